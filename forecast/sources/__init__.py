@@ -1,0 +1,1 @@
+"""Source parsers: raw bytes of one file -> canonical observations and station metadata."""
