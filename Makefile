@@ -1,0 +1,70 @@
+# Forecast 2.0 — the commands the README names. Everything runs from the project's own .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FORECAST_HOME ?= $(CURDIR)/.forecast
+export PREFECT_HOME ?= $(FORECAST_HOME)/prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_LOGGING_LEVEL ?= WARNING
+DEMO := $(FORECAST_HOME)/demo
+
+.PHONY: run test install lint typecheck check docs stop status ui bench lock clean
+
+## install: create .venv with the exact versions of requirements.lock, then the project itself
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+## run: start the local stack, run the pipeline on generated demo inputs, print where to look
+run: install
+	$(BIN)/forecast setup
+	$(BIN)/forecast demo --out $(DEMO)
+	$(BIN)/forecast run --landing $(DEMO)
+	@echo
+	@echo "Documents: $(BIN)/python -c \"import pymongo; c = pymongo.MongoClient('mongodb://127.0.0.1:27018'); print(c.forecast_2_0.weather_measurements.count_documents({}))\""
+	@echo "Reports:   $(FORECAST_HOME)/lake/reports/latest/pipeline_status.json"
+	@echo "Artifacts: make ui, then open http://127.0.0.1:4200/artifacts"
+	@echo "Stop the local MongoDB with: make stop"
+
+## test: the whole suite (unit, flow, real-data, deployment tiers)
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+docs: install
+	$(BIN)/forecast docs --out docs/data-quality.md
+
+stop: install
+	$(BIN)/forecast stop
+
+status: install
+	$(BIN)/forecast status
+
+## ui: the Prefect UI over the same PREFECT_HOME as `make run` (artifacts, runs, blocks)
+ui: install
+	$(BIN)/prefect server start --host 127.0.0.1
+
+bench: install
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+## lock: re-resolve requirements.lock from pyproject.toml in a throw-away venv
+lock:
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lockvenv/bin/python -m pip freeze --exclude-editable --all | grep -v -E '^(pip|setuptools|wheel)==' > requirements.lock
+	rm -rf .lockvenv
+
+clean:
+	rm -rf $(VENV) build *.egg-info

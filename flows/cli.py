@@ -1,0 +1,196 @@
+"""The ``forecast`` command: run the pipeline, manage the local stack, make demo inputs.
+
+Exit codes: 0 success, 1 failure (one-line reason on stderr), 2 usage error, 3 partial success
+(some files or documents failed; the good data was loaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from forecast.reports import RunStatus
+
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
+
+
+def _home() -> Path:
+    """The project-local state directory (``FORECAST_HOME``, default ``./.forecast``)."""
+    return Path(os.environ.get("FORECAST_HOME", ".forecast")).resolve()
+
+
+def _write(stream: TextIO, text: str) -> None:
+    stream.write(text + "\n")
+
+
+def _summary(status: RunStatus) -> str:
+    document = status.to_dict()
+    quality, migration = document["quality"], document["migration"]
+    lines = [
+        f"run {status.run_id}: {status.status} in {document['duration_s']} s",
+        f"  files: {len(status.files)} ({document['files_failed']} failed)",
+    ]
+    lines += [f"    FAILED {f.name}: {f.error}" for f in status.files if f.failed]
+    lines += [
+        f"  records: extracted {quality['records_extracted']}, validated {quality['records_validated']}, "
+        f"rejected {quality['records_rejected']}, outside window {quality['records_outside_window']}",
+        f"  mongo: inserted {migration['inserted']}, updated {migration['updated']}, "
+        f"unchanged {migration['unchanged']}, failed {migration['failed']} ({migration['docs_per_s']} docs/s)",
+        f"  reports: {', '.join(document['reports'].values()) if document['reports'] else 'reports/run=' + status.run_id}",
+    ]
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from blocks.local import save_mongo
+    from blocks.names import CLI_MONGO_BLOCK
+    from flows.params import RunParams
+    from flows.pipeline import forecast_pipeline
+
+    params = RunParams(landing=str(Path(args.landing).resolve()), start=args.start, end=args.end, lake_block=args.lake_block, mongo_block=args.mongo_block, latency_iterations=args.latency_iterations)  # fmt: skip
+    if args.mongo_uri:
+        # The URI goes into a block (stored as a secret), never into flow parameters or logs.
+        save_mongo(args.mongo_uri, CLI_MONGO_BLOCK)
+        params = params.model_copy(update={"mongo_block": CLI_MONGO_BLOCK})
+    status = forecast_pipeline(params)
+    _write(sys.stdout, _summary(status))
+    return {"success": EXIT_OK, "partial": EXIT_PARTIAL}.get(status.status, EXIT_FAILED)
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from blocks.local import save_local_lake, save_mongo
+    from forecast.localstack import LocalMongo
+
+    home = _home()
+    uri = args.mongo_uri
+    if uri is None:
+        uri = LocalMongo(home, port=args.port).start()
+        _write(
+            sys.stdout,
+            f"local MongoDB (SecantusDB) running at {uri} with data in {home / 'mongo' / 'data'}",
+        )
+    save_local_lake(home / "lake")
+    save_mongo(uri)
+    _write(
+        sys.stdout,
+        f"blocks saved: forecast-lake -> {home / 'lake'}/{{raw,processed,rejected,reports}}, forecast-mongo",
+    )
+    return EXIT_OK
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from forecast.localstack import LocalMongo
+
+    stopped = LocalMongo(_home(), port=args.port).stop()
+    _write(sys.stdout, "local MongoDB stopped" if stopped else "local MongoDB was not running")
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from forecast.localstack import LocalMongo
+
+    _write(sys.stdout, f"local MongoDB: {LocalMongo(_home(), port=args.port).status()}")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from forecast.samples import write_demo_landing
+
+    files = write_demo_landing(Path(args.out))
+    for sample in files:
+        _write(sys.stdout, f"{sample.path}: {sum(sample.rows.values())} observations")
+    return EXIT_OK
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from forecast.rules import catalogue_markdown
+
+    Path(args.out).write_text(catalogue_markdown(), encoding="utf-8")
+    _write(sys.stdout, f"wrote {args.out}")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    from blocks.names import LAKE_BLOCK, MONGO_BLOCK
+    from forecast.localstack import DEFAULT_PORT
+
+    parser = argparse.ArgumentParser(prog="forecast", description="Forecast 2.0 weather pipeline")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the pipeline on a landing directory")
+    run.add_argument(
+        "--landing",
+        required=True,
+        help="directory of InfoClimat JSON and WU workbooks (searched recursively)",
+    )
+    run.add_argument(
+        "--start", type=date.fromisoformat, help="first UTC date, YYYY-MM-DD (inclusive)"
+    )
+    run.add_argument("--end", type=date.fromisoformat, help="last UTC date, YYYY-MM-DD (inclusive)")
+    run.add_argument(
+        "--mongo-uri", help="load into this MongoDB instead of the forecast-mongo block's"
+    )
+    run.add_argument("--lake-block", default=LAKE_BLOCK)
+    run.add_argument("--mongo-block", default=MONGO_BLOCK)
+    run.add_argument("--latency-iterations", type=int, default=5)
+    run.set_defaults(handler=_run)
+
+    setup = commands.add_parser(
+        "setup", help="start the local MongoDB (unless --mongo-uri) and save the local blocks"
+    )
+    setup.add_argument("--mongo-uri", help="use this MongoDB instead of starting the local one")
+    setup.add_argument("--port", type=int, default=DEFAULT_PORT)
+    setup.set_defaults(handler=_setup)
+
+    for name, handler, text in (
+        ("stop", _stop, "stop the local MongoDB"),
+        ("status", _status, "show the local MongoDB's state"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--port", type=int, default=DEFAULT_PORT)
+        sub.set_defaults(handler=handler)
+
+    demo = commands.add_parser("demo", help="write demo inputs in the real source formats")
+    demo.add_argument("--out", required=True)
+    demo.set_defaults(handler=_demo)
+
+    docs = commands.add_parser("docs", help="generate docs/data-quality.md from the rule catalogue")
+    docs.add_argument("--out", default="docs/data-quality.md")
+    docs.set_defaults(handler=_docs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``forecast`` console script."""
+    from pydantic import ValidationError
+
+    from forecast.errors import ForecastError
+
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (ForecastError, ValidationError, OSError) as exc:
+        return _fail(args, exc)
+    except Exception as exc:  # top of the CLI: any other failure is still reported in one line
+        if os.environ.get("FORECAST_DEBUG"):
+            raise
+        return _fail(args, exc)
+
+
+def _fail(args: argparse.Namespace, exc: BaseException) -> int:
+    reason = " ".join(str(exc).split())
+    _write(
+        sys.stderr,
+        f"forecast {args.command}: error: {type(exc).__name__}: {reason} (FORECAST_DEBUG=1 for a traceback)",
+    )
+    return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

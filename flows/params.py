@@ -1,0 +1,40 @@
+"""Run parameters: what changes per run. Shared configuration lives in blocks."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field, model_validator
+
+from blocks.names import LAKE_BLOCK, MONGO_BLOCK
+from forecast.validate import Window
+
+
+class RunParams(BaseModel):
+    """Parameters of one pipeline run (no secrets: blocks are referenced by name)."""
+
+    landing: str = Field(
+        description="Directory holding InfoClimat JSON and Weather Underground workbooks."
+    )
+    start: date | None = Field(
+        default=None, description="First UTC date to load (inclusive); default: all."
+    )
+    end: date | None = Field(
+        default=None, description="Last UTC date to load (inclusive); default: all."
+    )
+    lake_block: str = Field(default=LAKE_BLOCK, description="ForecastLake block name.")
+    mongo_block: str = Field(default=MONGO_BLOCK, description="ForecastMongo block name.")
+    latency_iterations: int = Field(
+        default=5, ge=1, le=1000, description="Repetitions of each timed query."
+    )
+
+    @model_validator(mode="after")
+    def _ordered_window(self) -> RunParams:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    @property
+    def window(self) -> Window:
+        """The UTC date window the run loads."""
+        return Window(self.start, self.end)

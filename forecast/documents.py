@@ -1,0 +1,167 @@
+"""Validated observations -> the MongoDB write plan (pure: no driver, no I/O).
+
+A document's ``_id`` is ``<station id>:<UTC timestamp ISO-8601>``, deterministic from the natural
+key, so loading is an idempotent upsert. The plan keeps, per document, what ``$set`` writes
+(everything derived from the data) apart from what ``$setOnInsert`` writes (the run that first
+loaded it), so reloading identical data modifies nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from forecast.errors import DataContractError
+from forecast.schema import SCHEMA_VERSION, STATIONS, UNITS, VALIDATED, conform
+from forecast.sources.common import as_array, constant
+
+ID_SEPARATOR = ":"
+LINEAGE_BY_SOURCE = {
+    "wunderground": ("source_file", "sheet", "row"),
+    "infoclimat": ("source_file", "record_index"),
+}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The run a load belongs to (written only when a document is first inserted)."""
+
+    run_id: str
+    ingested_at: datetime
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """One entry per document: its ``_id``, its ``$set`` body and its ``$setOnInsert`` body."""
+
+    ids: pa.Array
+    set_fields: pa.StructArray
+    insert_fields: pa.StructArray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def slice(self, offset: int, length: int) -> WritePlan:
+        """Return the entries ``[offset, offset + length)``."""
+        return WritePlan(
+            self.ids.slice(offset, length),
+            self.set_fields.slice(offset, length),
+            self.insert_fields.slice(offset, length),
+        )
+
+
+def document_ids(station_ids: pa.Array, timestamps: pa.Array) -> pa.Array:
+    """Return deterministic ``_id`` strings from (station id, UTC timestamp)."""
+    iso = pc.strftime(timestamps, format="%Y-%m-%dT%H:%M:%SZ")
+    return as_array(pc.binary_join_element_wise(station_ids, iso, ID_SEPARATOR))
+
+
+def _struct(fields: dict[str, pa.Array]) -> pa.StructArray:
+    return pa.StructArray.from_arrays([as_array(a) for a in fields.values()], names=list(fields))
+
+
+def _station_struct(station: dict[str, object], length: int) -> pa.StructArray:
+    point = _struct(
+        {
+            "type": constant("Point", length, pa.string()),
+            "coordinates": constant(
+                [station["longitude"], station["latitude"]], length, pa.list_(pa.float64())
+            ),
+        }
+    )
+    fields: dict[str, pa.Array] = {
+        "id": constant(station["station_id"], length, pa.string()),
+        "name": constant(station["name"], length, pa.string()),
+        "network": constant(station["network"], length, pa.string()),
+        "type": constant(station["type"], length, pa.string()),
+        "location_geo": point,
+        "elevation_m": constant(station["elevation_m"], length, pa.float64()),
+        "timezone": constant(station["timezone"], length, pa.string()),
+    }
+    for key in ("city", "country", "license", "license_url", "attribution"):
+        if station[key] is not None:
+            fields[key] = constant(station[key], length, pa.string())
+    return _struct(fields)
+
+
+def _measurements(rows: pa.Table, provided: list[str]) -> pa.StructArray:
+    n = rows.num_rows
+    return _struct(
+        {
+            key: _struct({"value": rows.column(key), "unit": constant(UNITS[key], n, pa.string())})
+            for key in provided
+        }
+    )
+
+
+def _station_plan(rows: pa.Table, station: dict[str, object], run: RunContext) -> WritePlan:
+    n = rows.num_rows
+    source = rows.column("source")[0].as_py()
+    set_fields: dict[str, pa.Array] = {
+        "station": _station_struct(station, n),
+        "timestamp": rows.column("timestamp"),
+        "measurements": _measurements(rows, list(station["measurements"])),  # type: ignore[call-overload]
+        "data_quality": _struct(
+            {"score": rows.column("quality_score"), "flags": rows.column("flags")}
+        ),
+        "metadata.source": rows.column("source"),
+        "metadata.raw_key": rows.column("raw_key"),
+        "metadata.raw_sha256": rows.column("raw_sha256"),
+        **{f"metadata.{name}": rows.column(name) for name in LINEAGE_BY_SOURCE.get(source, ())},
+        "metadata.schema_version": constant(SCHEMA_VERSION, n, pa.int32()),
+    }
+    insert_fields = {
+        "metadata.run_id": constant(run.run_id, n, pa.string()),
+        "metadata.ingested_at": constant(run.ingested_at, n, pa.timestamp("ms", tz="UTC")),
+    }
+    ids = document_ids(as_array(rows.column("station_id")), as_array(rows.column("timestamp")))
+    return WritePlan(ids, _struct(set_fields), _struct(insert_fields))
+
+
+def _drop_repeated_ids(plan: WritePlan) -> WritePlan:
+    """Keep the last entry of every ``_id`` (a batch must not upsert one key twice)."""
+    ids = plan.ids.to_numpy(zero_copy_only=False)
+    _, last_from_end = np.unique(ids[::-1], return_index=True)
+    keep = np.sort(len(ids) - 1 - last_from_end)
+    if len(keep) == len(ids):
+        return plan
+    index = pa.array(keep)
+    return WritePlan(
+        plan.ids.take(index), plan.set_fields.take(index), plan.insert_fields.take(index)
+    )
+
+
+def write_plan(valid: pa.Table, stations: pa.Table, run: RunContext) -> list[WritePlan]:
+    """Return one write plan per station for validated observations.
+
+    Raises:
+        DataContractError: an observation's station has no metadata.
+    """
+    valid = conform(valid, VALIDATED)
+    stations = conform(stations, STATIONS)
+    described = {row["station_id"]: row for row in stations.to_pylist()}
+    present = pc.unique(valid.column("station_id")).to_pylist()
+    missing = sorted(set(present) - set(described))
+    if missing:
+        raise DataContractError(f"observations of stations without metadata: {missing}")
+    plans = []
+    for station_id in sorted(present):
+        rows = valid.filter(pc.equal(valid.column("station_id"), station_id))
+        plans.append(_drop_repeated_ids(_station_plan(rows, described[station_id], run)))
+    return plans
+
+
+def nested(flat: dict[str, object]) -> dict[str, object]:
+    """Return a ``$set`` body with dotted keys expanded, i.e. the document as stored."""
+    document: dict[str, object] = {}
+    for key, value in flat.items():
+        target = document
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})  # type: ignore[assignment]
+        target[leaf] = value
+    return document

@@ -1,0 +1,145 @@
+"""The embedded local MongoDB: a SecantusDB server process on 127.0.0.1 (no cloud, no Docker).
+
+SecantusDB speaks the MongoDB wire protocol, so the pipeline reaches it through pymongo and a
+URI like any MongoDB. It runs as a separate process (never imported as a library); its data
+lives in a project-local directory and survives restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from forecast.errors import ConfigurationError
+
+DEFAULT_PORT = 27018  # not 27017, so a real mongod on the laptop is never shadowed
+SERVER = "secantusd-py"
+
+
+@dataclass(frozen=True)
+class LocalMongo:
+    """A SecantusDB server managed through a pid file under ``home``."""
+
+    home: Path
+    port: int = DEFAULT_PORT
+    host: str = "127.0.0.1"
+
+    @property
+    def uri(self) -> str:
+        """The server's MongoDB URI."""
+        return f"mongodb://{self.host}:{self.port}/"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "mongo" / "data"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "mongo" / "secantusd.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "mongo" / "secantusd.log"
+
+    def _listening(self) -> bool:
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            return probe.connect_ex((self.host, self.port)) == 0
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def status(self) -> str:
+        """Return "running (pid N)", "port in use by another process" or "stopped"."""
+        pid = self._pid()
+        if pid is not None and self._listening():
+            return f"running (pid {pid})"
+        return "port in use by another process" if self._listening() else "stopped"
+
+    def start(self, timeout_s: float = 30.0) -> str:
+        """Start the server unless it already runs; return its URI.
+
+        Raises:
+            ConfigurationError: the server program is missing, the port belongs to another
+                process, or the server did not come up (its log is named).
+        """
+        if self._pid() is not None and self._listening():
+            return self.uri
+        if self._listening():
+            raise ConfigurationError(
+                f"port {self.port} on {self.host} is used by another process; choose another with --port"
+            )
+        program = shutil.which(SERVER) or str(Path(sys.executable).with_name(SERVER))
+        if not Path(program).exists():
+            raise ConfigurationError(f"{SERVER} not found: install the project (`make install`)")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    program,
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(self.port),
+                    "--storage-path",
+                    str(self.data_dir),
+                    "--log-level",
+                    "WARNING",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # outlives the command that started it
+            )
+        self.pid_file.write_text(f"{process.pid}\n")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise ConfigurationError(
+                    f"{SERVER} exited with code {process.returncode}; see {self.log_file}"
+                )
+            if self._listening():
+                return self.uri
+            time.sleep(0.1)
+        raise ConfigurationError(
+            f"{SERVER} did not listen on {self.host}:{self.port} within {timeout_s:g} s; see {self.log_file}"
+        )
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Stop the server cleanly (SIGTERM, then wait); return False if it was not running."""
+        pid = self._pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._pid() is not None:
+            _reap(pid)
+            time.sleep(0.1)
+        if self._pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the server is our own child (no-op otherwise)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return

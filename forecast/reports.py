@@ -1,0 +1,385 @@
+"""Run reports as values: quality, migration, latency and run status.
+
+Each report is a frozen dataclass built by a pure function, with ``to_rows()`` (a summary-sized
+table for a Prefect artifact), ``to_markdown()`` and ``to_dict()`` (the JSON file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from forecast.mongo import LoadCounts, QueryTiming
+from forecast.rules import RULES
+from forecast.schema import MEASUREMENT_KEYS, STATIONS, conform
+from forecast.sources.common import has_flag
+from forecast.validate import Validation
+
+WARN_RULES = tuple(rule.id for rule in RULES if rule.severity == "warn")
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_no rows_"
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class StationQuality:
+    """Quality figures of one station in one run."""
+
+    source: str
+    station_id: str
+    records_extracted: int
+    records_outside_window: int
+    records_validated: int
+    records_rejected: int
+    anomalies_detected: int
+    mean_score: float
+    completeness: dict[str, float]  # measurement -> % of validated records with a value
+
+    @property
+    def rejection_rate(self) -> float:
+        """Rejected / (validated + rejected)."""
+        return _rate(self.records_rejected, self.records_validated + self.records_rejected)
+
+    @property
+    def completeness_score(self) -> float:
+        """Mean completeness over the measurements the station provides (%)."""
+        values = list(self.completeness.values())
+        return round(sum(values) / len(values), 2) if values else 0.0
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Data quality of one run, per source and station."""
+
+    stations: tuple[StationQuality, ...]
+    rejections_by_rule: dict[str, int]
+
+    def _sum(self, name: str) -> int:
+        return sum(getattr(s, name) for s in self.stations)
+
+    @property
+    def records_extracted(self) -> int:
+        return self._sum("records_extracted")
+
+    @property
+    def records_validated(self) -> int:
+        return self._sum("records_validated")
+
+    @property
+    def records_rejected(self) -> int:
+        return self._sum("records_rejected")
+
+    @property
+    def anomalies_detected(self) -> int:
+        return self._sum("anomalies_detected")
+
+    @property
+    def rejection_rate(self) -> float:
+        return _rate(self.records_rejected, self.records_validated + self.records_rejected)
+
+    def kpis(self) -> dict[str, Any]:
+        """Return the run-level KPIs."""
+        weights = [(s.completeness_score, s.records_validated) for s in self.stations]
+        total = sum(w for _, w in weights)
+        return {
+            "records_extracted": self.records_extracted,
+            "records_outside_window": self._sum("records_outside_window"),
+            "records_validated": self.records_validated,
+            "records_rejected": self.records_rejected,
+            "rejection_rate": self.rejection_rate,
+            "completeness_score": round(sum(c * w for c, w in weights) / total, 2)
+            if total
+            else 0.0,
+            "anomalies_detected": self.anomalies_detected,
+        }
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Return one row per station: counts, rates and mean score."""
+        return [
+            {
+                "source": s.source,
+                "station": s.station_id,
+                "extracted": s.records_extracted,
+                "outside_window": s.records_outside_window,
+                "validated": s.records_validated,
+                "rejected": s.records_rejected,
+                "rejection_rate": s.rejection_rate,
+                "anomalies": s.anomalies_detected,
+                "mean_score": s.mean_score,
+                "completeness_pct": s.completeness_score,
+            }
+            for s in self.stations
+        ]
+
+    def completeness_rows(self) -> list[dict[str, Any]]:
+        """Return one row per station: % of validated records holding each measurement."""
+        return [
+            {"station": s.station_id, **{k: s.completeness.get(k, "-") for k in MEASUREMENT_KEYS}}
+            for s in self.stations
+        ]
+
+    def to_markdown(self) -> str:
+        """Return a short markdown summary: KPIs, rejections by rule, per-station table."""
+        kpis = "\n".join(f"- **{k}**: {v}" for k, v in self.kpis().items())
+        rules = (
+            "\n".join(f"- `{k}`: {v}" for k, v in sorted(self.rejections_by_rule.items()))
+            or "- none"
+        )
+        return f"## Data quality\n\n{kpis}\n\n### Rejections by rule\n\n{rules}\n\n{_markdown_table(self.to_rows())}\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready report."""
+        return {
+            **self.kpis(),
+            "rejections_by_rule": self.rejections_by_rule,
+            "stations": [{**asdict(s), "rejection_rate": s.rejection_rate} for s in self.stations],
+        }
+
+
+def _counts(table: pa.Table, key: str = "station_id") -> dict[str, int]:
+    if table.num_rows == 0:
+        return {}
+    return {row["values"]: row["counts"] for row in pc.value_counts(table.column(key)).to_pylist()}
+
+
+def quality_report(
+    extracted: pa.Table, validation: Validation, stations: pa.Table
+) -> QualityReport:
+    """Return the quality report of a run from what was extracted and how it validated."""
+    stations = conform(stations, STATIONS)
+    valid, rejected = validation.valid, validation.rejected
+    n_extracted, n_valid, n_rejected = _counts(extracted), _counts(valid), _counts(rejected)
+    sources = dict(
+        zip(
+            extracted.column("station_id").to_pylist(),
+            extracted.column("source").to_pylist(),
+            strict=True,
+        )
+    )
+    provided = {row["station_id"]: row["measurements"] for row in stations.to_pylist()}
+    aggregations = [("quality_score", "mean"), *((key, "count") for key in MEASUREMENT_KEYS)]
+    grouped = {
+        row["station_id"]: row
+        for row in valid.group_by("station_id").aggregate(aggregations).to_pylist()
+    }
+    anomalies = dict.fromkeys(n_valid, 0)
+    for station_id, hits in zip(
+        valid.column("station_id").to_pylist(),
+        has_flag(valid.column("flags"), *WARN_RULES),
+        strict=True,
+    ):
+        anomalies[station_id] += int(hits)
+    rows = []
+    for station_id in sorted(n_extracted):
+        validated = n_valid.get(station_id, 0)
+        group = grouped.get(station_id, {})
+        completeness = {
+            key: round(100.0 * group.get(f"{key}_count", 0) / validated, 2) if validated else 0.0
+            for key in provided.get(station_id, [])
+        }
+        rows.append(
+            StationQuality(
+                source=sources[station_id],
+                station_id=station_id,
+                records_extracted=n_extracted[station_id],
+                records_outside_window=n_extracted[station_id]
+                - validated
+                - n_rejected.get(station_id, 0),
+                records_validated=validated,
+                records_rejected=n_rejected.get(station_id, 0),
+                anomalies_detected=anomalies.get(station_id, 0),
+                mean_score=round(group.get("quality_score_mean") or 0.0, 2),
+                completeness=completeness,
+            )
+        )
+    by_rule: dict[str, int] = {}
+    if rejected.num_rows:
+        flat = pc.list_flatten(rejected.column("reject_rules"))
+        by_rule = {row["values"]: row["counts"] for row in pc.value_counts(flat).to_pylist()}
+    return QualityReport(tuple(rows), by_rule)
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    """What the MongoDB load did."""
+
+    input: int
+    inserted: int
+    updated: int
+    unchanged: int
+    failed: int
+    duration_s: float
+    stations_upserted: int
+    failures: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def error_rate(self) -> float:
+        """Failed / input."""
+        return _rate(self.failed, self.input)
+
+    @property
+    def documents_per_second(self) -> float:
+        """Input documents per second of load time."""
+        return round(self.input / self.duration_s, 1) if self.duration_s > 0 else 0.0
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Return the one-row summary table."""
+        return [
+            {
+                "input": self.input,
+                "inserted": self.inserted,
+                "updated": self.updated,
+                "unchanged": self.unchanged,
+                "failed": self.failed,
+                "error_rate": self.error_rate,
+                "duration_s": round(self.duration_s, 3),
+                "docs_per_s": self.documents_per_second,
+            }
+        ]
+
+    def to_markdown(self) -> str:
+        """Return the summary as markdown."""
+        return f"## MongoDB load\n\n{_markdown_table(self.to_rows())}\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready report (at most 100 failures listed)."""
+        return {
+            **self.to_rows()[0],
+            "stations_upserted": self.stations_upserted,
+            "failures": [{"_id": i, "error": e} for i, e in self.failures[:100]],
+        }
+
+
+def migration_report(
+    counts: LoadCounts, duration_s: float, stations_upserted: int
+) -> MigrationReport:
+    """Return the migration report of a load."""
+    return MigrationReport(
+        input=counts.input,
+        inserted=counts.inserted,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        failed=counts.failed,
+        duration_s=duration_s,
+        stations_upserted=stations_upserted,
+        failures=tuple(counts.failures),
+    )
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    """Timings of the standard queries against the loaded collection."""
+
+    iterations: int
+    queries: tuple[QueryTiming, ...]
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Return one row per query: description, ms statistics, rows, plan."""
+        return [
+            {
+                "query": q.name,
+                "description": q.description,
+                **{k: round(v, 3) for k, v in q.stats.items()},
+                "rows": q.rows,
+                "plan": q.plan,
+            }
+            for q in self.queries
+        ]
+
+    def to_markdown(self) -> str:
+        """Return the timings as markdown."""
+        return f"## MongoDB query latency ({self.iterations} iterations)\n\n{_markdown_table(self.to_rows())}\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready report, raw timings included."""
+        return {
+            "iterations": self.iterations,
+            "queries": [
+                {**row, "timings_ms": list(q.timings_ms)}
+                for row, q in zip(self.to_rows(), self.queries, strict=True)
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one landing file in a run."""
+
+    name: str
+    source: str
+    sha256: str
+    raw_key: str
+    ingest_status: str  # "ingested" | "already_ingested"
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when the file could not be transformed."""
+        return self.error is not None
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """The run's status file (``pipeline_status.json``)."""
+
+    run_id: str
+    status: str  # "success" | "partial" | "failed"
+    started_at: datetime
+    finished_at: datetime
+    window: dict[str, str | None]
+    files: tuple[FileOutcome, ...]
+    quality: dict[str, Any]
+    migration: dict[str, Any]
+    reports: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready status."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "duration_s": round((self.finished_at - self.started_at).total_seconds(), 3),
+            "window": self.window,
+            "files": [asdict(f) for f in self.files],
+            "files_failed": sum(f.failed for f in self.files),
+            "quality": self.quality,
+            "migration": self.migration,
+            "reports": self.reports,
+        }
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Return one row per file with its outcome."""
+        return [
+            {
+                "file": f.name,
+                "source": f.source,
+                "ingest": f.ingest_status,
+                "sha256": f.sha256[:12],
+                "error": f.error or "",
+            }
+            for f in self.files
+        ]
+
+
+def run_state(files: tuple[FileOutcome, ...], migration: MigrationReport | None) -> str:
+    """Return "success", "partial" (some files or documents failed) or "failed" (nothing loaded)."""
+    if files and all(f.failed for f in files):
+        return "failed"
+    if any(f.failed for f in files) or (migration is not None and migration.failed):
+        return "partial"
+    return "success"

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin adapters that resolve configuration and call one domain function."""

@@ -1,0 +1,65 @@
+"""Resolve blocks into domain objects; the retry predicate shared by every task."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from prefect.blocks.core import Block
+
+from blocks.lake import ForecastLake
+from blocks.mongo import ForecastMongo
+from forecast.errors import ConfigurationError, is_transient
+from forecast.lake import Lake
+from forecast.mongo import MongoTarget
+
+SETUP_HINT = "create it with `forecast setup` (local stack) or see docs/deploy.md (AWS)"
+
+
+def _load(block_type: type[Any], name: str) -> Any:
+    try:
+        return block_type.load(name)
+    except ValueError as exc:  # Prefect: "Unable to find block document named ..."
+        raise ConfigurationError(
+            f"block {name!r} ({block_type.__name__}) not found: {SETUP_HINT}"
+        ) from exc
+
+
+def load_lake(name: str) -> Lake:
+    """Return the lake described by the ``ForecastLake`` block ``name`` and its zone blocks."""
+    references = _load(ForecastLake, name).references()
+    return Lake({zone: _load(Block, reference) for zone, reference in references.items()})
+
+
+def load_mongo(name: str) -> MongoTarget:
+    """Return the MongoDB target described by the ``ForecastMongo`` block ``name``."""
+    block: ForecastMongo = _load(ForecastMongo, name)
+    return MongoTarget(
+        uri=block.uri.get_secret_value(),
+        database=block.database,
+        collection=block.collection,
+        stations_collection=block.stations_collection,
+        batch_size=block.batch_size,
+    )
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only failures caused by a TransientError (``retry_condition_fn``)."""
+    exception = state.result(raise_on_failure=False)
+    return isinstance(exception, BaseException) and is_transient(exception)
+
+
+@cache
+def domain_fingerprint() -> str:
+    """Return a hash of the domain package's code and data, part of every parse cache key.
+
+    A change to any parser, rule or the station registry invalidates cached parse results.
+    """
+    root = Path(__file__).resolve().parent.parent / "forecast"
+    digest = hashlib.sha256()
+    for path in sorted([*root.rglob("*.py"), *root.rglob("*.toml")]):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,76 @@
+"""Report tasks: publish each report once as a Prefect artifact and as JSON in reports/."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from forecast.reports import LatencyReport, MigrationReport, QualityReport, RunStatus
+from tasks.config import load_lake, retry_transient
+
+ARTIFACT_KEYS = {
+    "quality": "forecast-quality",
+    "completeness": "forecast-completeness",
+    "migration": "forecast-migration",
+    "latency": "forecast-latency",
+    "status": "forecast-run-status",
+}
+
+
+def report_keys(run_id: str) -> dict[str, str]:
+    """Return the reports-zone keys of a run's JSON reports."""
+    return {
+        name: f"run={run_id}/{name}.json"
+        for name in ("quality", "migration", "latency", "pipeline_status")
+    }
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient,
+)
+def publish_reports(
+    status: RunStatus,
+    quality: QualityReport,
+    migration: MigrationReport | None,
+    latency: LatencyReport | None,
+    lake_block: str,
+) -> dict[str, str]:
+    """Write the JSON reports (plus ``latest/pipeline_status.json``) and create the artifacts."""
+    lake = load_lake(lake_block)
+    keys = report_keys(status.run_id)
+    lake.write_json("reports", keys["quality"], quality.to_dict())
+    create_table_artifact(
+        quality.to_rows(), key=ARTIFACT_KEYS["quality"], description=quality.to_markdown()
+    )
+    create_table_artifact(quality.completeness_rows(), key=ARTIFACT_KEYS["completeness"],
+                          description="% of validated records holding each measurement ('-': not provided)")  # fmt: skip
+    if migration is not None:
+        lake.write_json("reports", keys["migration"], migration.to_dict())
+        create_table_artifact(
+            migration.to_rows(), key=ARTIFACT_KEYS["migration"], description=migration.to_markdown()
+        )
+    if latency is not None:
+        lake.write_json("reports", keys["latency"], latency.to_dict())
+        create_table_artifact(
+            latency.to_rows(), key=ARTIFACT_KEYS["latency"], description=latency.to_markdown()
+        )
+    document = status.to_dict() | {"reports": {k: f"reports/{v}" for k, v in keys.items()}}
+    lake.write_json("reports", keys["pipeline_status"], document)
+    lake.write_json("reports", "latest/pipeline_status.json", document)
+    create_markdown_artifact(
+        _status_markdown(status), key=ARTIFACT_KEYS["status"], description=f"run {status.run_id}"
+    )
+    get_run_logger().info("reports written under reports/run=%s/", status.run_id)
+    return keys
+
+
+def _status_markdown(status: RunStatus) -> str:
+    document = status.to_dict()
+    lines = [f"# Run {status.status}", "", f"- run id: `{status.run_id}`", f"- window: {status.window}",
+             f"- duration: {document['duration_s']} s", "", "| file | source | ingest | sha256 | error |", "|---|---|---|---|---|"]  # fmt: skip
+    lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in status.to_rows()]
+    return "\n".join(lines) + "\n"

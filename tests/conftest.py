@@ -1,0 +1,43 @@
+"""Test session setup: an isolated Prefect home, and shared fixtures for every tier.
+
+PREFECT_HOME must point at a fresh directory before Prefect is imported: cached task results
+under $PREFECT_HOME/storage would otherwise survive between sessions and give false cache hits.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="forecast-tests-"))
+os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+import pytest  # noqa: E402
+
+from tests.support import SecantusServer  # noqa: E402
+
+SHARED_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
+
+
+@pytest.fixture(scope="session")
+def mongo_server() -> SecantusServer:
+    """A SecantusDB server (MongoDB wire protocol) on 127.0.0.1 for the whole session."""
+    server = SecantusServer(_SESSION_HOME / "secantus")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_raw() -> Path:
+    """The real input files, read in place from ../shared/data/raw."""
+    if not SHARED_RAW.is_dir():
+        pytest.fail(
+            f"the real input files are expected at {SHARED_RAW} (../shared beside the clone)"
+        )
+    return SHARED_RAW

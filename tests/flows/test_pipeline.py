@@ -1,0 +1,138 @@
+"""The parent flow through Prefect on generated real-format inputs: lake, MongoDB, reports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+
+import pyarrow.parquet as pq
+import pytest
+from prefect.client.orchestration import get_client
+
+from flows.pipeline import forecast_pipeline
+from forecast.errors import ConfigurationError
+from forecast.samples import write_demo_landing
+from tasks.reports import ARTIFACT_KEYS
+
+DEMO_COUNTS = {
+    "07015": 36,
+    "00052": 217,
+    "000R5": 217,
+    "STATIC0010": 217,
+    "ILAMAD25": 468,
+    "IICHTE19": 464,
+}
+
+
+@pytest.fixture
+def landing(tmp_path):
+    directory = tmp_path / "landing"
+    write_demo_landing(directory)
+    return directory
+
+
+def _counts(mongo_server, database):
+    collection = mongo_server.client()[database]["weather_measurements"]
+    return {
+        row["_id"]: row["n"]
+        for row in collection.aggregate([{"$group": {"_id": "$station.id", "n": {"$sum": 1}}}])
+    }
+
+
+def test_pipeline_loads_every_demo_observation_and_a_rerun_changes_nothing(
+    stack, landing, mongo_server
+):
+    first = forecast_pipeline(stack(landing))
+    assert first.status == "success"
+    assert _counts(mongo_server, stack.database) == DEMO_COUNTS
+    assert first.migration["inserted"] == sum(DEMO_COUNTS.values())
+
+    second = forecast_pipeline(stack(landing))
+    assert (
+        second.migration["inserted"],
+        second.migration["updated"],
+        second.migration["unchanged"],
+    ) == (0, 0, sum(DEMO_COUNTS.values()))
+    assert {f.ingest_status for f in second.files} == {"already_ingested"}
+    raw_objects = [
+        p for p in (stack.lake / "raw").rglob("*") if p.is_file() and "source=" in str(p)
+    ]
+    assert len(raw_objects) == 3  # the rerun copied nothing new
+
+
+def test_pipeline_writes_zones_reports_and_artifacts(stack, landing):
+    status = forecast_pipeline(stack(landing))
+    processed = list((stack.lake / "processed").rglob("*.parquet"))
+    assert sum(pq.read_metadata(p).num_rows for p in processed) == sum(DEMO_COUNTS.values())
+    document = json.loads((stack.lake / "reports" / "latest" / "pipeline_status.json").read_text())
+    assert document["run_id"] == status.run_id and document["status"] == "success"
+    quality = json.loads(
+        (stack.lake / "reports" / f"run={status.run_id}" / "quality.json").read_text()
+    )
+    assert (
+        quality["records_extracted"] == sum(DEMO_COUNTS.values())
+        and quality["records_rejected"] == 0
+    )
+    latency = json.loads(
+        (stack.lake / "reports" / f"run={status.run_id}" / "latency.json").read_text()
+    )
+    assert {q["query"] for q in latency["queries"]} >= {"station_day", "network_week", "near_point"}
+    assert all("IXSCAN" in q["plan"] for q in latency["queries"])
+
+    async def artifact_keys():
+        async with get_client() as client:
+            return {
+                a.key
+                for a in await client.read_artifacts()
+                if a.flow_run_id == status.run_id or str(a.flow_run_id) == status.run_id
+            }
+
+    assert set(ARTIFACT_KEYS.values()) <= asyncio.run(artifact_keys())
+
+
+def test_a_bad_file_fails_alone_and_good_files_still_load(stack, landing, mongo_server):
+    (landing / "broken.json").write_bytes(b'{"status": "OK", "hourly": ')
+    status = forecast_pipeline(stack(landing))
+    assert status.status == "partial"
+    failed = [f for f in status.files if f.failed]
+    assert [f.name for f in failed] == ["broken.json"] and "not valid JSON" in failed[0].error
+    assert _counts(mongo_server, stack.database) == DEMO_COUNTS
+    assert any(
+        p.name.endswith("-broken.json") for p in (stack.lake / "raw").rglob("*")
+    )  # raw bytes kept
+
+
+def test_rejected_rows_are_quarantined_with_reasons_and_the_rest_loads(
+    stack, tmp_path, mongo_server
+):
+    from forecast.samples import write_wunderground_workbook
+
+    landing = tmp_path / "bad-cells"
+    write_wunderground_workbook(landing / "Weather Underground - La Madeleine, FR.xlsx", first_day=date(2024, 10, 5), days=1,
+                                cell_overrides={("051024", 10, "Humidity"): "140\xa0%", ("051024", 11, "Temperature"): "N/A"})  # fmt: skip
+    status = forecast_pipeline(stack(landing))
+    assert status.quality["records_rejected"] == 2
+    rejected = pq.read_table(next((stack.lake / "rejected").rglob("*.parquet"))).to_pylist()
+    assert sorted((r["row"], r["reject_rules"][0]) for r in rejected) == [
+        (10, "range_humidity"),
+        (11, "parse_error"),
+    ]
+    assert _counts(mongo_server, stack.database) == {"ILAMAD25": 286}
+
+
+def test_window_loads_only_the_requested_utc_dates(stack, landing, mongo_server):
+    status = forecast_pipeline(stack(landing, start=date(2024, 10, 6), end=date(2024, 10, 6)))
+    counts = _counts(mongo_server, stack.database)
+    # InfoClimat demo: 07015 hourly 2024-10-05 00:00 .. 10-06 11:00; static 10-min .. 10-06 12:00
+    assert counts["07015"] == 12 and counts["00052"] == 73
+    assert status.quality["records_outside_window"] == sum(DEMO_COUNTS.values()) - sum(
+        counts.values()
+    )
+
+
+def test_missing_block_fails_at_once_naming_it_and_the_command(landing):
+    from flows.params import RunParams
+
+    with pytest.raises(ConfigurationError, match=r"block 'no-such-lake' .*forecast setup"):
+        forecast_pipeline(RunParams(landing=str(landing), lake_block="no-such-lake"))

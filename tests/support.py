@@ -1,0 +1,91 @@
+"""Test helpers that run real things: a SecantusDB server process, a directory filesystem."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pymongo
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class SecantusServer:
+    """A SecantusDB server on loopback with an ephemeral store, started and stopped by tests."""
+
+    def __init__(
+        self, workdir: Path, *, storage: str = ":memory:", port: int | None = None
+    ) -> None:
+        self.workdir = workdir
+        self.storage = storage
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        program = shutil.which("secantusd-py") or str(
+            Path(sys.executable).with_name("secantusd-py")
+        )
+        log = (self.workdir / f"secantusd-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                program,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--storage-path",
+                self.storage,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=200).admin.command("ping")
+                return
+            except pymongo.errors.PyMongoError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"secantusd-py exited with {self.process.returncode}"
+                    ) from None
+                time.sleep(0.1)
+        raise RuntimeError("secantusd-py did not start within 30 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def client(self) -> pymongo.MongoClient:
+        return pymongo.MongoClient(self.uri, tz_aware=True)
+
+
+class DirectoryFS:
+    """A real directory with the two methods the lake needs (for domain tests without Prefect)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read_path(self, path: str) -> bytes:
+        return (self.root / path).read_bytes()
+
+    def write_path(self, path: str, content: bytes) -> str:
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        return str(target)
