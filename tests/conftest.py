@@ -17,8 +17,14 @@ os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
-import pytest  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
+import pytest  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+from blocks.local import save_local_lake, save_mongo  # noqa: E402
+from flows.params import RunParams  # noqa: E402
 from tests.support import SecantusServer  # noqa: E402
 
 SHARED_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
@@ -41,3 +47,33 @@ def shared_raw() -> Path:
             f"the real input files are expected at {SHARED_RAW} (../shared beside the clone)"
         )
     return SHARED_RAW
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A throw-away Prefect API (its own SQLite database) for the session."""
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def stack(tmp_path: Path, mongo_server, prefect_harness) -> Callable[..., RunParams]:
+    """Return a factory of RunParams whose blocks point at a fresh lake and a fresh database."""
+    suffix = uuid.uuid4().hex[:10]
+    database = f"test_{suffix}"
+    save_local_lake(tmp_path / "lake", name=f"lake-{suffix}")
+    save_mongo(mongo_server.uri, name=f"mongo-{suffix}", database=database)
+
+    def params(landing: Path, **overrides) -> RunParams:
+        return RunParams(
+            landing=str(landing),
+            lake_block=f"lake-{suffix}",
+            mongo_block=f"mongo-{suffix}",
+            latency_iterations=2,
+            **overrides,
+        )
+
+    params.database = database  # type: ignore[attr-defined]
+    params.lake = tmp_path / "lake"  # type: ignore[attr-defined]
+    params.lake_block = f"lake-{suffix}"  # type: ignore[attr-defined]
+    return params

@@ -1,0 +1,44 @@
+"""The `forecast` command's contract: exit codes, one-line reasons, no secrets printed."""
+
+from flows.cli import main
+
+
+def test_missing_landing_directory_exits_1_with_a_one_line_reason(tmp_path, stack, capsys):
+    params = stack(tmp_path)
+    code = main(
+        [
+            "run",
+            "--landing",
+            str(tmp_path / "nowhere"),
+            "--lake-block",
+            params.lake_block,
+            "--mongo-block",
+            params.mongo_block,
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert len(err.splitlines()) == 1 and "does not exist" in err
+
+
+def test_mongo_uri_password_never_reaches_stdout_or_stderr(tmp_path, stack, capsys):
+    params = stack(tmp_path)
+    code = main(
+        [
+            "run",
+            "--landing",
+            str(tmp_path),
+            "--lake-block",
+            params.lake_block,
+            "--mongo-uri",
+            "mongodb://reader:hunter2@127.0.0.1:9/",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "hunter2" not in out + err and "***" in err
+
+
+def test_demo_writes_three_real_format_files(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".xlsx", ".xlsx"]
