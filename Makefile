@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 ## run: start the local stack, run the pipeline on generated demo inputs, print where to look
 run: install
+	mkdir -p $(PREFECT_HOME)
 	$(BIN)/forecast setup
 	$(BIN)/forecast demo --out $(DEMO)
 	$(BIN)/forecast run --landing $(DEMO)
@@ -54,6 +55,7 @@ status: install
 
 ## ui: the Prefect UI over the same PREFECT_HOME as `make run` (artifacts, runs, blocks)
 ui: install
+	mkdir -p $(PREFECT_HOME)
 	$(BIN)/prefect server start --host 127.0.0.1
 
 bench: install

@@ -80,6 +80,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
 """Canonical column -> accepted header spellings (compared case-folded, trailing dots dropped)."""
 
 _SHEET_DATE = re.compile(r"^\d{6}$")
+_SPACE = r"[\s\x{00A0}]"  # RE2's \s is ASCII-only; the source separates units with U+00A0
+_NUMBER_UNIT = rf"^{_SPACE}*(?P<number>[^\s\x{{00A0}}]*){_SPACE}*(?P<unit>.*?){_SPACE}*$"
 
 
 def _header_key(text: object) -> str:
@@ -125,10 +127,11 @@ def _text_column(cells: tuple[object, ...]) -> pa.Array:
 def _measure(column: Column, cells: tuple[object, ...], header: str) -> tuple[pa.Array, pa.Array]:
     """Return a column's canonical values and its per-row error messages (null if fine)."""
     text = _text_column(cells)
-    # A trailing space guarantees two parts ("12 " -> ["12", ""]), so a bare number has unit "".
-    parts = pc.utf8_split_whitespace(pc.binary_join_element_wise(text, " ", ""), max_splits=1)
-    number = pc.list_element(parts, 0)
-    unit = pc.utf8_trim_whitespace(pc.list_element(parts, 1))
+    # One regex, not utf8_split_whitespace(max_splits=1): in pyarrow 25 the latter sometimes
+    # leaves a trailing space unsplit on an array's last element (seen on the real workbooks).
+    parts = pc.extract_regex(text, _NUMBER_UNIT)
+    number = parts.field("number")
+    unit = parts.field("unit")
     values, bad_number = parse_numbers(number)
     bad_unit = pc.fill_null(pc.and_(pc.is_valid(text), pc.not_equal(unit, column.unit)), False)
     expected = f"{column.unit!r}" if column.unit else "no unit"
