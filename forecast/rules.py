@@ -6,7 +6,8 @@ and the code cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Literal
 
 from forecast.schema import UNITS
@@ -23,7 +24,7 @@ class Rule:
     kind: str
     severity: Severity
     rationale: str
-    params: dict[str, float] = field(default_factory=dict)
+    params: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 PHYSICAL_RANGES: dict[str, tuple[float, float, str]] = {

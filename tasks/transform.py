@@ -59,7 +59,7 @@ def file_outcomes(
         future.wait()
         result = future.state.result(raise_on_failure=False)
         error = str(result) if isinstance(result, BaseException) else None
-        if error is None:
+        if isinstance(result, Parsed):
             parsed.append(result)
         outcomes.append(
             FileOutcome(

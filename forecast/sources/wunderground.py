@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -88,7 +89,7 @@ def _header_key(text: object) -> str:
     return " ".join(str(text).split()).casefold().rstrip(".")
 
 
-def _map_header(header: list[object], file: str, sheet: str) -> dict[str, int]:
+def _map_header(header: Sequence[object], file: str, sheet: str) -> dict[str, int]:
     """Return canonical column -> position, from the header row's names."""
     lookup = {alias: key for key, spellings in ALIASES.items() for alias in spellings}
     positions: dict[str, int] = {}
@@ -169,7 +170,7 @@ def _local_times(cells: tuple[object, ...], day: datetime, file: str, sheet: str
     )
 
 
-def _sheet(rows: list[list[object]], sheet: str, file: str) -> pa.Table:
+def _sheet(rows: Sequence[Sequence[object]], sheet: str, file: str) -> pa.Table:
     """Return one day-sheet's rows as canonical columns (local time still naive)."""
     day = _sheet_date(sheet, file)
     if not rows:
