@@ -77,11 +77,15 @@ def _scrub(text: str, uri: str) -> str:
 
 @contextmanager
 def connect(target: MongoTarget, *, timeout_ms: int = 10_000) -> Iterator[MongoClient[Any]]:
-    """Yield a connected client (tz-aware datetimes); unreachable servers raise TransientError."""
+    """Yield a connected client (tz-aware datetimes); unreachable servers raise TransientError.
+
+    ``timeout_ms`` bounds server selection unless the URI sets ``serverSelectionTimeoutMS``.
+    """
+    options: dict[str, Any] = {"tz_aware": True, "appname": "forecast-2-0"}
+    if "serverselectiontimeoutms" not in target.uri.lower():  # the URI's own setting wins
+        options["serverSelectionTimeoutMS"] = timeout_ms
     try:
-        client: MongoClient[Any] = MongoClient(
-            target.uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, appname="forecast-2-0"
-        )
+        client: MongoClient[Any] = MongoClient(target.uri, **options)
     except PyMongoError as exc:  # pymongo.errors.ConfigurationError / InvalidURI
         raise ConfigurationError(
             f"invalid MongoDB URI {redact(target.uri)}: {_scrub(str(exc), target.uri)}"

@@ -1,6 +1,7 @@
 """The `forecast` command's contract: exit codes, one-line reasons, no secrets printed."""
 
 from flows.cli import main
+from tests.support import free_port
 
 
 def test_missing_landing_directory_exits_1_with_a_one_line_reason(tmp_path, stack, capsys):
@@ -21,8 +22,14 @@ def test_missing_landing_directory_exits_1_with_a_one_line_reason(tmp_path, stac
     assert len(err.splitlines()) == 1 and "does not exist" in err
 
 
-def test_mongo_uri_password_never_reaches_stdout_or_stderr(tmp_path, stack, capsys):
+def test_mongo_uri_password_never_reaches_stdout_or_stderr(tmp_path, stack, capsys, monkeypatch):
+    from tasks.load import prepare_collections
+
+    monkeypatch.setattr(
+        prepare_collections, "retry_delay_seconds", [0, 0, 0]
+    )  # still retried, fast
     params = stack(tmp_path)
+    uri = f"mongodb://reader:hunter2@127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=200"
     code = main(
         [
             "run",
@@ -31,7 +38,7 @@ def test_mongo_uri_password_never_reaches_stdout_or_stderr(tmp_path, stack, caps
             "--lake-block",
             params.lake_block,
             "--mongo-uri",
-            "mongodb://reader:hunter2@127.0.0.1:9/",
+            uri,
         ]
     )
     out, err = capsys.readouterr()
