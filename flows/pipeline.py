@@ -12,7 +12,7 @@ from flows.load import load
 from flows.params import RunParams
 from flows.transform import transform
 from flows.validate import validate
-from forecast.reports import RunStatus, run_state
+from forecast.reports import RunStatus, build_run_status
 from tasks.reports import publish_reports
 
 
@@ -24,18 +24,9 @@ def forecast_pipeline(params: RunParams) -> RunStatus:
     parsed, files = transform(raw_objects, params)
     validation, quality = validate(parsed, params, run_id)
     migration, latency = load(validation, parsed, params, run_id)
-    status = RunStatus(
-        run_id=run_id,
-        status=run_state(tuple(files), migration),
-        started_at=started_at,
-        finished_at=datetime.now(UTC),
-        window={
-            "start": str(params.start) if params.start else None,
-            "end": str(params.end) if params.end else None,
-        },
-        files=tuple(files),
-        quality=quality.kpis(),
-        migration=migration.to_dict(),
-    )
+    status = build_run_status(
+        run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC), window=params.window,
+        files=files, quality=quality, migration=migration,
+    )  # fmt: skip
     publish_reports(status, quality, migration, latency, params.lake_block)
     return status

@@ -6,6 +6,7 @@ table for a Prefect artifact), ``to_markdown()`` and ``to_dict()`` (the JSON fil
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from forecast.mongo import LoadCounts, QueryTiming
 from forecast.rules import RULES
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, conform
 from forecast.sources.common import has_flag
-from forecast.validate import Validation
+from forecast.validate import Validation, Window
 
 WARN_RULES = tuple(rule.id for rule in RULES if rule.severity == "warn")
 
@@ -383,3 +384,29 @@ def run_state(files: tuple[FileOutcome, ...], migration: MigrationReport | None)
     if any(f.failed for f in files) or (migration is not None and migration.failed):
         return "partial"
     return "success"
+
+
+def build_run_status(
+    *,
+    run_id: str,
+    started_at: datetime,
+    finished_at: datetime,
+    window: Window,
+    files: Sequence[FileOutcome],
+    quality: QualityReport,
+    migration: MigrationReport,
+) -> RunStatus:
+    """Return the run's status from its parts (state by ``run_state``)."""
+    return RunStatus(
+        run_id=run_id,
+        status=run_state(tuple(files), migration),
+        started_at=started_at,
+        finished_at=finished_at,
+        window={
+            "start": window.start.isoformat() if window.start else None,
+            "end": window.end.isoformat() if window.end else None,
+        },
+        files=tuple(files),
+        quality=quality.kpis(),
+        migration=migration.to_dict(),
+    )
