@@ -133,14 +133,18 @@ class QualityReport:
             for s in self.stations
         ]
 
-    def to_markdown(self) -> str:
-        """Return a short markdown summary: KPIs, rejections by rule, per-station table."""
+    def summary_markdown(self) -> str:
+        """Return the KPIs and rejections by rule as markdown (the table is ``to_rows``)."""
         kpis = "\n".join(f"- **{k}**: {v}" for k, v in self.kpis().items())
         rules = (
             "\n".join(f"- `{k}`: {v}" for k, v in sorted(self.rejections_by_rule.items()))
             or "- none"
         )
-        return f"## Data quality\n\n{kpis}\n\n### Rejections by rule\n\n{rules}\n\n{_markdown_table(self.to_rows())}\n"
+        return f"## Data quality\n\n{kpis}\n\n### Rejections by rule\n\n{rules}\n"
+
+    def to_markdown(self) -> str:
+        """Return the summary followed by the per-station table."""
+        return f"{self.summary_markdown()}\n{_markdown_table(self.to_rows())}\n"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready report."""

@@ -44,19 +44,23 @@ def publish_reports(
     keys = report_keys(status.run_id)
     lake.write_json("reports", keys["quality"], quality.to_dict())
     create_table_artifact(
-        quality.to_rows(), key=ARTIFACT_KEYS["quality"], description=quality.to_markdown()
+        quality.to_rows(), key=ARTIFACT_KEYS["quality"], description=quality.summary_markdown()
     )
     create_table_artifact(quality.completeness_rows(), key=ARTIFACT_KEYS["completeness"],
                           description="% of validated records holding each measurement ('-': not provided)")  # fmt: skip
     if migration is not None:
         lake.write_json("reports", keys["migration"], migration.to_dict())
         create_table_artifact(
-            migration.to_rows(), key=ARTIFACT_KEYS["migration"], description=migration.to_markdown()
+            migration.to_rows(),
+            key=ARTIFACT_KEYS["migration"],
+            description="MongoDB load: every input document is inserted, updated, unchanged or failed",
         )
     if latency is not None:
         lake.write_json("reports", keys["latency"], latency.to_dict())
         create_table_artifact(
-            latency.to_rows(), key=ARTIFACT_KEYS["latency"], description=latency.to_markdown()
+            latency.to_rows(),
+            key=ARTIFACT_KEYS["latency"],
+            description=f"Standard queries, {latency.iterations} iterations each; plan = winning index",
         )
     document = status.to_dict() | {"reports": {k: f"reports/{v}" for k, v in keys.items()}}
     lake.write_json("reports", keys["pipeline_status"], document)
