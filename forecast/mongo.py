@@ -8,6 +8,7 @@ which is safe because every write is an idempotent upsert.
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import time
@@ -65,14 +66,27 @@ class MongoTarget:
         return f"{redact(self.uri)} {self.database}.{self.collection}"
 
 
+# Everything between "scheme://" and the LAST "@" is user info: passwords are often typed with
+# an unescaped "@", and a mistyped scheme must not print them either. Over-redacting a URI whose
+# query holds an "@" is the safe failure.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@")
+
+
 def redact(uri: str) -> str:
-    """Return ``uri`` without the user:password part."""
-    return re.sub(r"(mongodb(?:\+srv)?://)[^@/]+@", r"\1***@", uri)
+    """Return ``uri`` without its user:password part, whatever the scheme."""
+    return _USERINFO.sub(r"\1***@", uri, count=1)
 
 
 def _scrub(text: str, uri: str) -> str:
-    secret = re.match(r"mongodb(?:\+srv)?://([^@/]+)@", uri)
-    return text.replace(secret.group(1), "***") if secret else text
+    """Return ``text`` with the URI's user info, and its password alone, replaced by ***."""
+    found = _USERINFO.match(uri)
+    if not found:
+        return text
+    userinfo = found.group(2)
+    secrets = sorted({userinfo, userinfo.partition(":")[2]} - {""}, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 @contextmanager
@@ -86,7 +100,10 @@ def connect(target: MongoTarget, *, timeout_ms: int = 10_000) -> Iterator[MongoC
         options["serverSelectionTimeoutMS"] = timeout_ms
     try:
         client: MongoClient[Any] = MongoClient(target.uri, **options)
-    except PyMongoError as exc:  # pymongo.errors.ConfigurationError / InvalidURI
+    except (
+        PyMongoError,
+        ValueError,
+    ) as exc:  # InvalidURI, ConfigurationError; bad ports: ValueError
         raise ConfigurationError(
             f"invalid MongoDB URI {redact(target.uri)}: {_scrub(str(exc), target.uri)}"
         ) from exc
@@ -275,9 +292,9 @@ class QueryTiming:
 
     @property
     def stats(self) -> dict[str, float]:
-        """Return min/avg/p50/p95/max in milliseconds."""
+        """Return min/avg/p50/p95/max in milliseconds (p95 by the nearest-rank method)."""
         ordered = sorted(self.timings_ms)
-        p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+        p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest-rank percentile
         return {
             "min_ms": ordered[0],
             "avg_ms": statistics.fmean(ordered),
