@@ -566,9 +566,11 @@ def _patch(parts: dict[str, bytes], name: str, old: str, new: str) -> None:
 def write_demo_landing(directory: Path, *, seed: int = 7) -> list[SampleFile]:
     """Write the demo landing set: one InfoClimat file and the two WU workbooks.
 
-    The set overlaps like the real data: InfoClimat from 2024-10-05 00:00 UTC for 36 h, WU
-    for the local days 05/10 and 06/10 with truncated last sheets; the Ichtegem file uses the
-    '+' spelling of its name and has two irregular gaps on its first sheet.
+    The sources overlap as in the real data: InfoClimat from 2024-10-14 00:00 UTC for 36 h, WU
+    for the local days 14/10 and 15/10 with truncated last sheets; the Ichtegem file uses the
+    '+' spelling of its name and has two irregular gaps on its first sheet. The dates are a
+    week after the real course files (2024-09-30 to 2024-10-07 UTC), so loading the demo
+    into the same database never overwrites real observations with synthetic ones.
 
     Args:
         directory: Landing directory (created if needed).
@@ -578,11 +580,11 @@ def write_demo_landing(directory: Path, *, seed: int = 7) -> list[SampleFile]:
         The three written files.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    first_day = date(2024, 10, 5)
+    first_day = date(2024, 10, 14)
     return [
         write_infoclimat_json(
             directory / "Data_Source1_demo.json",
-            start=datetime(2024, 10, 5, tzinfo=UTC),
+            start=datetime(2024, 10, 14, tzinfo=UTC),
             hours=36,
             seed=seed,
         ),
@@ -599,6 +601,6 @@ def write_demo_landing(directory: Path, *, seed: int = 7) -> list[SampleFile]:
             days=2,
             seed=seed + 2,
             last_day_until=time(14, 49),
-            drop_times={"051024": [time(10, 9), time(17, 34)]},
+            drop_times={"141024": [time(10, 9), time(17, 34)]},
         ),
     ]

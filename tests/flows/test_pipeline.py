@@ -122,9 +122,9 @@ def test_rejected_rows_are_quarantined_with_reasons_and_the_rest_loads(
 
 
 def test_window_loads_only_the_requested_utc_dates(stack, landing, mongo_server):
-    status = forecast_pipeline(stack(landing, start=date(2024, 10, 6), end=date(2024, 10, 6)))
+    status = forecast_pipeline(stack(landing, start=date(2024, 10, 15), end=date(2024, 10, 15)))
     counts = _counts(mongo_server, stack.database)
-    # InfoClimat demo: 07015 hourly 2024-10-05 00:00 .. 10-06 11:00; static 10-min .. 10-06 12:00
+    # InfoClimat demo: 07015 hourly 2024-10-14 00:00 .. 10-15 11:00; static 10-min .. 10-15 12:00
     assert counts["07015"] == 12 and counts["00052"] == 73
     assert status.quality["records_outside_window"] == sum(DEMO_COUNTS.values()) - sum(
         counts.values()

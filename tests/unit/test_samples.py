@@ -342,8 +342,8 @@ def test_demo_landing_writes_three_files_with_expected_counts(tmp_path: Path) ->
     )  # fmt: skip
     assert [s.source for s in samples] == ["infoclimat", "wunderground", "wunderground"]
     assert samples[0].rows == {"07015": 36, "00052": 217, "000R5": 217, "STATIC0010": 217}
-    assert samples[1].rows == {"051024": 288, "061024": 180}
-    assert samples[2].rows == {"051024": 286, "061024": 178}
+    assert samples[1].rows == {"141024": 288, "151024": 180}
+    assert samples[2].rows == {"141024": 286, "151024": 178}
     again = write_demo_landing(tmp_path / "again")
     assert all(
         a.path.read_bytes() == b.path.read_bytes() for a, b in zip(samples, again, strict=True)
