@@ -23,10 +23,15 @@ class RawFile:
 
 @dataclass(frozen=True)
 class Parsed:
-    """A parsed raw file: its observations and the stations they belong to."""
+    """A parsed raw file: its observations, the stations they belong to and schema-drift notes.
+
+    ``drift`` holds human-readable notes for the run report on what the file did differently
+    from the documented format and the parser accepted anyway (an extra column, a hidden sheet).
+    """
 
     observations: pa.Table
     stations: pa.Table
+    drift: tuple[str, ...] = ()
 
 
 def attach_lineage(observations: pa.Table, raw: RawFile, source: str) -> pa.Table:

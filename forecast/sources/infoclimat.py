@@ -9,6 +9,7 @@ without an offset; a ``"0"`` wind direction with zero wind is calm, not north.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ from forecast.sources.common import (
     messages_where,
     parse_numbers,
 )
+from forecast.sources.limits import DEFAULT_LIMITS, Limits, check_file_size
 
 SOURCE = "infoclimat"
 
@@ -67,19 +69,80 @@ FLAG_CALM = "wind_calm"
 NOT_STATIONS = frozenset({"_params"})
 
 
-def _load(raw: RawFile) -> dict[str, Any]:
+_BOM = b"\xef\xbb\xbf"
+_BOM_NOTE = "UTF-8 byte-order mark removed"
+
+
+class _Refused(ValueError):
+    """JSON that ``json`` would accept but the format does not (raised from its hooks)."""
+
+
+def _refuse_constant(literal: str) -> float:
+    raise _Refused(f"non-standard literal {literal} (JSON has no NaN or Infinity)")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Return the object, refusing a repeated key (``json`` would silently keep the last)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        key = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+        # Name the record when the object is one, so the duplicate can be found in the file.
+        where = ", ".join(f"{n}={obj[n]!r}" for n in ("id_station", "dh_utc") if n in obj)
+        raise _Refused(f"duplicate key {key!r} in an object" + (f" ({where})" if where else ""))
+    return obj
+
+
+def _text(raw: RawFile) -> tuple[str, tuple[str, ...]]:
+    """Return the file as text and drift notes; only UTF-8 is accepted, a BOM is dropped."""
+    content: bytes = raw.content
+    drift: tuple[str, ...] = ()
+    if content.startswith(_BOM):
+        content, drift = content[len(_BOM) :], (_BOM_NOTE,)
     try:
-        document = json.loads(raw.content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return content.decode("utf-8"), drift
+    except UnicodeDecodeError as exc:
+        offset = exc.start + len(raw.content) - len(content)
+        raise SourceFormatError(
+            f"not valid JSON: not UTF-8 text, byte 0x{raw.content[offset]:02x} at offset {offset}",
+            file=raw.name,
+        ) from exc
+
+
+def _load(raw: RawFile) -> tuple[dict[str, Any], tuple[str, ...]]:
+    text, drift = _text(raw)
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        ended = " (the content ends early: truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        raise SourceFormatError(
+            f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{ended}",
+            file=raw.name,
+        ) from exc
+    except _Refused as exc:
         raise SourceFormatError(f"not valid JSON: {exc}", file=raw.name) from exc
     if not isinstance(document, dict):
         raise SourceFormatError("top level is not a JSON object", file=raw.name)
+    _check_shape(document, raw.name)
+    return document, drift
+
+
+def _check_shape(document: Mapping[str, Any], file: str) -> None:
+    """Refuse an API error answer and top-level members of the wrong JSON type."""
+    status = document.get("status", "OK")
+    if status != "OK":
+        raise SourceFormatError(
+            f"status is {status!r}, not 'OK' (errors: {document.get('errors')!r})",
+            file=file,
+            field="status",
+        )
     for key, kind in (("stations", list), ("hourly", dict), ("metadata", dict)):
         if not isinstance(document.get(key), kind):
-            raise SourceFormatError(
-                f"missing or malformed {key!r} ({kind.__name__})", file=raw.name
-            )
-    return document
+            raise SourceFormatError(f"missing or malformed {key!r} ({kind.__name__})", file=file)
+    bad = next((i for i, e in enumerate(document["stations"]) if not isinstance(e, dict)), None)
+    if bad is not None:
+        raise SourceFormatError(
+            "station entries must be JSON objects", file=file, field=f"stations[{bad}]"
+        )
 
 
 def _check_units(metadata: Mapping[str, Any], file: str) -> None:
@@ -196,13 +259,22 @@ def _calm(observations: pa.Table) -> pa.Table:
     return observations.append_column("flags", flags)
 
 
-def parse(raw: RawFile) -> Parsed:
+def parse(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     """Parse an InfoClimat open-data JSON file into canonical observations and stations.
 
+    Args:
+        raw: The file's bytes and identity.
+        limits: Resource limits (only ``max_file_bytes`` applies to JSON).
+
+    Returns:
+        Observations, stations, and drift notes (a removed UTF-8 byte-order mark).
+
     Raises:
-        SourceFormatError: the file is not the InfoClimat structure (names file and field).
+        SourceFormatError: the file is over a limit, not strict UTF-8 JSON (NaN/Infinity
+            literals, duplicate keys) or not the InfoClimat structure (names file and field).
     """
-    document = _load(raw)
+    check_file_size(raw.name, raw.content, limits)
+    document, drift = _load(raw)
     _check_units(document["metadata"], raw.name)
     tables: list[pa.Table] = []
     provided: dict[str, list[str]] = {}
@@ -219,7 +291,7 @@ def parse(raw: RawFile) -> Parsed:
         tables.append(table)
     stations = _station_rows(document, provided, raw.name)
     if not tables:
-        return Parsed(conform(OBSERVATIONS.empty_table(), OBSERVATIONS), stations)
+        return Parsed(conform(OBSERVATIONS.empty_table(), OBSERVATIONS), stations, drift)
     observations = pa.concat_tables(tables, promote_options="default")
     for key in MEASUREMENT_KEYS:
         if key not in observations.column_names:
@@ -227,4 +299,4 @@ def parse(raw: RawFile) -> Parsed:
                 key, pa.nulls(observations.num_rows, pa.float64())
             )
     observations = attach_lineage(_calm(observations), raw, SOURCE)
-    return Parsed(conform(observations, OBSERVATIONS), stations)
+    return Parsed(conform(observations, OBSERVATIONS), stations, drift)

@@ -5,24 +5,44 @@ maps the file name to it); the date only in the sheet name, as DDMMYY; the time 
 wall-clock time; an empty row 2; values as ``56.8\u00a0°F`` text with a no-break space before the
 unit; wind direction as 16-point compass names with cardinals spelled out, empty when missing.
 Columns are found by header name through ``ALIASES``, never by position.
+
+Workbook drift, decided here and reported in ``Parsed.drift``: hidden sheets and chart (or other
+non-work) sheets are skipped; a sheet whose name is not a DDMMYY date is skipped when another
+sheet is a date sheet (the file fails when none is); extra, duplicate or unnamed columns are
+ignored and reordered columns accepted; merged cells are accepted in the header row only. A
+formula cell without a cached value reads as empty, and a measurement there gets a parse error.
+A one-sheet CSV export (``.csv``) goes through the same per-day code (``parse_csv``).
 """
 
 from __future__ import annotations
 
 import io
+import posixpath
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import zipfile
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from xml.etree import ElementTree
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from python_calamine import CalamineError, CalamineWorkbook
+from python_calamine import (
+    CalamineError,
+    CalamineSheet,
+    CalamineWorkbook,
+    SheetMetadata,
+    SheetTypeEnum,
+    SheetVisibleEnum,
+)
 
 from forecast import units
 from forecast.errors import SourceFormatError
 from forecast.localtime import FLAG_AMBIGUOUS, FLAG_NONEXISTENT, to_utc
 from forecast.schema import MEASUREMENT_KEYS, OBSERVATIONS, conform
+from forecast.sources import wunderground_csv
 from forecast.sources.common import (
     Parsed,
     RawFile,
@@ -34,7 +54,14 @@ from forecast.sources.common import (
     messages_where,
     parse_numbers,
 )
-from forecast.stations import station_for_file, station_table
+from forecast.sources.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_archive,
+    check_file_size,
+    check_rows,
+)
+from forecast.stations import RegisteredStation, station_for_file, station_table
 
 SOURCE = "wunderground"
 FLAG_CALM = "wind_calm"
@@ -78,41 +105,100 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "uv_index": ("uv", "uv index"),
     "solar_radiation": ("solar", "solar radiation"),
 }
-"""Canonical column -> accepted header spellings (compared case-folded, trailing dots dropped)."""
+"""Canonical column -> accepted header spellings (compared case-folded, trailing dots dropped).
+
+The key order is the real files' column order; another order is accepted and reported."""
 
 _SHEET_DATE = re.compile(r"^\d{6}$")
 _SPACE = r"[\s\x{00A0}]"  # RE2's \s is ASCII-only; the source separates units with U+00A0
 _NUMBER_UNIT = rf"^{_SPACE}*(?P<number>[^\s\x{{00A0}}]*){_SPACE}*(?P<unit>.*?){_SPACE}*$"
+# Times as displayed (CSV exports, text typed into a sheet): the `h:mm AM/PM` number format, with
+# an ASCII, no-break or narrow no-break space (newer ICU locales) before AM/PM, or 24-hour.
+_CLOCK_SPACE = r"[\s\x{00A0}\x{202F}]+"
+_CLOCK_FORMATS = ("%I:%M %p", "%I:%M:%S %p", "%H:%M", "%H:%M:%S")
+_EMPTY = ("", None)
+# calamine's enums are not hashable: pairs compared with ==, not dict keys.
+_SKIPPED_TYPES = (
+    (SheetTypeEnum.ChartSheet, "chart sheet"),
+    (SheetTypeEnum.DialogSheet, "dialog sheet"),
+    (SheetTypeEnum.MacroSheet, "macro sheet"),
+    (SheetTypeEnum.Vba, "VBA module"),
+)
+_HIDDEN = ((SheetVisibleEnum.Hidden, "hidden"), (SheetVisibleEnum.VeryHidden, "very hidden"))
+_HAS_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+@dataclass(frozen=True)
+class Day:
+    """One day's cells as read from a worksheet or a CSV export, before any conversion.
+
+    ``rows[0]`` is the header; ``rows[i]`` is sheet row (or CSV line) ``i + 1``. ``uncached``
+    maps a column position to the row numbers of its formula cells without a cached value.
+    """
+
+    name: str  # the sheet name, or the CSV file name's DDMMYY token
+    date: datetime
+    rows: Sequence[Sequence[object]]
+    uncached: Mapping[int, Sequence[int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a day's header row holds besides the required columns in the usual order."""
+
+    ignored: tuple[str, ...] = ()  # "extra column 'Feels Like'", "unnamed column 13", ...
+    reordered: bool = False
+
+
+# ------------------------------------------------------------------------- one day, any container
 
 
 def _header_key(text: object) -> str:
     return " ".join(str(text).split()).casefold().rstrip(".")
 
 
-def _map_header(header: Sequence[object], file: str, sheet: str) -> dict[str, int]:
-    """Return canonical column -> position, from the header row's names."""
+def _map_header(
+    header: Sequence[object], file: str, sheet: str
+) -> tuple[dict[str, int], list[str]]:
+    """Return canonical column -> position, and the named header cells that are not read."""
     lookup = {alias: key for key, spellings in ALIASES.items() for alias in spellings}
     positions: dict[str, int] = {}
+    ignored: list[str] = []
     for position, text in enumerate(header):
         key = lookup.get(_header_key(text))
         if key is not None and key not in positions:
             positions[key] = position
+        elif text not in _EMPTY:
+            ignored.append(f"{'duplicate' if key else 'extra'} column {str(text)!r}")
     for key, spellings in ALIASES.items():
         if key not in positions:
             raise SourceFormatError(
                 f"required column missing (accepted headers: {', '.join(spellings)})",
                 file=file, sheet=sheet, row=1, field=spellings[0],
             )  # fmt: skip
-    return positions
+    return positions, ignored
 
 
-def _sheet_date(sheet: str, file: str) -> datetime:
-    if _SHEET_DATE.match(sheet):
+def _layout(
+    header: Sequence[object], positions: Mapping[str, int], ignored: list[str], cells: list
+) -> Layout:
+    unnamed = [
+        f"unnamed column {p + 1}"
+        for p, text in enumerate(header)
+        if text in _EMPTY and any(c not in _EMPTY for c in cells[p])
+    ]
+    order = [positions[key] for key in ALIASES]
+    return Layout(tuple(ignored + unnamed), order != sorted(order))
+
+
+def day_of(name: str) -> datetime | None:
+    """Return the date a DDMMYY sheet name (or file-name token) stands for, or None."""
+    if _SHEET_DATE.match(name):
         try:
-            return datetime.strptime(sheet, "%d%m%y")
+            return datetime.strptime(name, "%d%m%y")
         except ValueError:
-            pass
-    raise SourceFormatError("sheet name is not a DDMMYY date", file=file, sheet=sheet)
+            return None
+    return None
 
 
 def _text_column(cells: tuple[object, ...]) -> pa.Array:
@@ -150,89 +236,159 @@ def _measure(column: Column, cells: tuple[object, ...], header: str) -> tuple[pa
     return values, errors
 
 
-def _local_times(cells: tuple[object, ...], day: datetime, file: str, sheet: str) -> pa.Array:
+def _clock_text(text: pa.Array) -> pa.Array:
+    """Return times of day written as text (``12:04 AM``, ``0:04``) as time64; null if not."""
+    normal = pc.utf8_upper(
+        pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _CLOCK_SPACE, " "))
+    )
+    parsed = [
+        pc.strptime(normal, format=f, unit="us", error_is_null=True).cast(pa.time64("us"))
+        for f in _CLOCK_FORMATS
+    ]
+    return pc.coalesce(*parsed)
+
+
+def _time_of_day(cells: tuple[object, ...]) -> pa.Array:
+    """Return the Time cells as time64, null where a cell is empty or not a time."""
     try:
-        times = pa.array(cells, pa.time64("us"))
-    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
-        bad = next(i for i, c in enumerate(cells) if not hasattr(c, "hour"))
-        raise SourceFormatError(
-            f"not a time of day: {cells[bad]!r}", file=file, sheet=sheet, row=bad + 3, field="Time"
-        ) from exc
+        return pa.array(cells, pa.time64("us"))  # a workbook: calamine gives datetime.time
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    try:
+        text = pa.array(cells, pa.string())  # a CSV export: every cell is text
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a workbook with some text in Time
+        text = pa.array(
+            [c.isoformat() if isinstance(c, time) else str(c) for c in cells], pa.string()
+        )
+    return _clock_text(text)
+
+
+def _local_times(
+    cells: tuple[object, ...], numbers: Sequence[int], day: Day, position: int, file: str
+) -> pa.Array:
+    times = _time_of_day(cells)
     if times.null_count:
         bad = pc.index(pc.is_null(times), True).as_py()
-        raise SourceFormatError(
-            "time of day is empty", file=file, sheet=sheet, row=bad + 3, field="Time"
-        )
+        if numbers[bad] in day.uncached.get(position, ()):
+            problem = "time of day is a formula without a cached value"
+        elif cells[bad] in _EMPTY:
+            problem = "time of day is empty"
+        else:
+            problem = f"not a time of day: {cells[bad]!r}"
+        raise SourceFormatError(problem, file=file, sheet=day.name, row=numbers[bad], field="Time")
     # The sheet's date at 00:00 as naive microseconds (never via the machine's time zone).
-    midnight = pa.scalar((day - datetime(1970, 1, 1)) // timedelta(microseconds=1), pa.int64())
+    midnight = pa.scalar((day.date - datetime(1970, 1, 1)) // timedelta(microseconds=1), pa.int64())
     return (
         pc.add(times.cast(pa.int64()), midnight).cast(pa.timestamp("us")).cast(pa.timestamp("ms"))
     )
 
 
-def _sheet(rows: Sequence[Sequence[object]], sheet: str, file: str) -> pa.Table:
-    """Return one day-sheet's rows as canonical columns (local time still naive)."""
-    day = _sheet_date(sheet, file)
+def _compass(cells: tuple[object, ...], header: str) -> tuple[pa.Array, pa.Array]:
+    """Return wind directions in degrees and the messages for unknown compass text."""
+    compass = _text_column(cells)
+    degrees = units.compass_to_degrees(compass)
+    unknown = pc.fill_null(pc.and_(pc.is_valid(compass), pc.is_null(degrees)), False)
+    prefix = f"field {header!r} is not a 16-point compass direction: "
+    return degrees, messages_where(unknown, prefix, compass)
+
+
+_BY_KEY = {column.key: column for column in COLUMNS}
+
+
+def _convert(key: str, cells: tuple[object, ...], header: str) -> tuple[pa.Array, pa.Array]:
+    if key == "wind_direction":
+        return _compass(cells, header)
+    return _measure(_BY_KEY[key], cells, header)
+
+
+def _uncached_messages(
+    day: Day, position: int, numbers: np.ndarray, header: str
+) -> pa.Array | None:
+    rows = day.uncached.get(position)
     if not rows:
-        raise SourceFormatError("sheet is empty (no header row)", file=file, sheet=sheet)
-    positions = _map_header(rows[0], file, sheet)
+        return None
+    mask = pa.array(np.isin(numbers, np.asarray(rows)))
+    message = pa.scalar(f"field {header!r} is a formula without a cached value")
+    return pc.if_else(mask, message, pa.scalar(None, pa.string()))
+
+
+def _data_rows(day: Day) -> tuple[list[int], list[Sequence[object]]]:
+    """Return the row numbers and cells of the rows below the header holding anything."""
+    formula_rows = {row for rows in day.uncached.values() for row in rows}
     numbered = [
-        (i + 1, r) for i, r in enumerate(rows) if i > 0 and any(c not in ("", None) for c in r)
+        (i + 1, r)
+        for i, r in enumerate(day.rows)
+        if i > 0 and (any(c not in _EMPTY for c in r) or i + 1 in formula_rows)
     ]
     if not numbered:
-        return pa.table({})
-    excel_rows, data = zip(*numbered, strict=True)
-    width = max(positions.values()) + 1
-    cells = list(zip(*(list(r) + [""] * (width - len(r)) for r in data), strict=True))
-    columns: dict[str, pa.Array] = {}
-    errors: list[pa.Array] = []
-    header = rows[0]
-    for column in COLUMNS:
-        values, messages = _measure(
-            column, cells[positions[column.key]], str(header[positions[column.key]])
-        )
-        columns[column.key] = values
-        errors.append(messages)
-    compass = _text_column(cells[positions["wind_direction"]])
-    columns["wind_direction"] = units.compass_to_degrees(compass)
-    unknown = pc.fill_null(
-        pc.and_(pc.is_valid(compass), pc.is_null(columns["wind_direction"])), False
-    )
-    errors.append(
-        messages_where(unknown, "field 'Wind' is not a 16-point compass direction: ", compass)
-    )
-    columns["local_time"] = _local_times(cells[positions["time"]], day, file, sheet)
-    columns["row"] = pa.array(excel_rows, pa.int32())
-    columns["parse_errors"] = collect_messages(errors, len(data))
-    columns["sheet"] = constant(sheet, len(data), pa.string())
-    return pa.table(columns)
+        return [], []
+    numbers, data = zip(*numbered, strict=True)
+    return list(numbers), list(data)
 
 
-def _open(raw: RawFile) -> CalamineWorkbook:
-    try:
-        return CalamineWorkbook.from_filelike(io.BytesIO(raw.content))
-    except (CalamineError, ValueError, OSError) as exc:
-        raise SourceFormatError(f"not a readable Excel workbook: {exc}", file=raw.name) from exc
-
-
-def parse(raw: RawFile) -> Parsed:
-    """Parse a Weather Underground workbook into canonical observations and its station.
+def day_table(day: Day, file: str) -> tuple[pa.Table, Layout]:
+    """Return one day's rows as canonical columns (local time still naive) and its layout.
 
     Raises:
-        SourceFormatError: unknown station file name, bad sheet name, missing column or bad
-            time cell (names file, sheet, row and field).
+        SourceFormatError: no header, a required column missing, or a bad Time cell.
     """
-    station = station_for_file(raw.name)
-    workbook = _open(raw)
-    sheets = [
-        _sheet(workbook.get_sheet_by_name(name).to_python(skip_empty_area=False), name, raw.name)
-        for name in workbook.sheet_names
-    ]
-    sheets = [s for s in sheets if s.num_rows]
+    if not day.rows:
+        raise SourceFormatError("sheet is empty (no header row)", file=file, sheet=day.name)
+    header = list(day.rows[0])
+    positions, ignored = _map_header(header, file, day.name)
+    numbers, data = _data_rows(day)
+    width = len(header)
+    cells = list(zip(*(list(r[:width]) + [""] * (width - len(r)) for r in data), strict=True))
+    layout = _layout(header, positions, ignored, cells or [()] * width)
+    if not data:
+        return pa.table({}), layout
+    row_numbers = np.asarray(numbers)
+    columns: dict[str, pa.Array] = {}
+    errors: list[pa.Array] = []
+    for key in PROVIDED:
+        position = positions[key]
+        name = str(header[position])
+        columns[key], messages = _convert(key, cells[position], name)
+        uncached = _uncached_messages(day, position, row_numbers, name)
+        errors.extend([messages] if uncached is None else [messages, uncached])
+    time_at = positions["time"]
+    columns["local_time"] = _local_times(cells[time_at], numbers, day, time_at, file)
+    columns["row"] = pa.array(numbers, pa.int32())
+    columns["parse_errors"] = collect_messages(errors, len(data))
+    columns["sheet"] = constant(day.name, len(data), pa.string())
+    return pa.table(columns), layout
+
+
+# ------------------------------------------------------------------------------- whole file
+
+
+def _layout_notes(layouts: Sequence[tuple[str, Layout]]) -> list[str]:
+    """Return drift notes: reordered columns per day, each ignored column once per file."""
+    notes = [f"sheet {name!r}: columns reordered" for name, layout in layouts if layout.reordered]
+    seen: dict[str, list[str]] = {}
+    for name, layout in layouts:
+        for label in layout.ignored:
+            seen.setdefault(label, []).append(name)
+    for label, names in seen.items():
+        others = len(names) - 1
+        also = f" (also in {others} other sheet{'s' if others > 1 else ''})" if others else ""
+        notes.append(f"sheet {names[0]!r}: {label} ignored{also}")
+    return notes
+
+
+def _assemble(
+    days: Sequence[tuple[str, pa.Table, Layout]],
+    station: RegisteredStation,
+    raw: RawFile,
+    drift: Sequence[str],
+) -> Parsed:
+    """Return the file's Parsed: days concatenated, local times to UTC, flags and lineage."""
+    notes = (*drift, *_layout_notes([(name, layout) for name, _, layout in days]))
     stations = station_table(station, PROVIDED)
-    if not sheets:
-        return Parsed(OBSERVATIONS.empty_table(), stations)
-    table = pa.concat_tables(sheets)
+    tables = [table for _, table, _ in days if table.num_rows]
+    if not tables:
+        return Parsed(OBSERVATIONS.empty_table(), stations, notes)
+    table = pa.concat_tables(tables)
     local = as_array(table.column("local_time"))
     localised = to_utc(local, station.timezone)
     calm = pc.fill_null(pc.equal(table.column("wind_speed"), 0.0), False)
@@ -250,4 +406,251 @@ def parse(raw: RawFile) -> Parsed:
     for key in MEASUREMENT_KEYS:
         if key not in table.column_names:
             table = table.append_column(key, pa.nulls(table.num_rows, pa.float64()))
-    return Parsed(conform(attach_lineage(table, raw, SOURCE), OBSERVATIONS), stations)
+    return Parsed(conform(attach_lineage(table, raw, SOURCE), OBSERVATIONS), stations, notes)
+
+
+# ------------------------------------------------------------------------------- workbooks
+
+
+def _archive(raw: RawFile, limits: Limits) -> zipfile.ZipFile:
+    """Return the workbook's zip, its directory checked against the limits before any read."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw.content))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SourceFormatError(f"not a readable Excel workbook: {exc}", file=raw.name) from exc
+    check_archive(archive, raw.name, limits)
+    return archive
+
+
+def _open(raw: RawFile) -> CalamineWorkbook:
+    try:
+        return CalamineWorkbook.from_filelike(io.BytesIO(raw.content))
+    except (CalamineError, ValueError, OSError) as exc:
+        raise SourceFormatError(f"not a readable Excel workbook: {exc}", file=raw.name) from exc
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _xml(archive: zipfile.ZipFile, member: str, file: str) -> ElementTree.Element:
+    try:
+        return ElementTree.fromstring(archive.read(member))
+    except (KeyError, ElementTree.ParseError, zipfile.BadZipFile) as exc:
+        raise SourceFormatError(
+            f"not a readable Excel workbook: part {member!r}: {exc}", file=file
+        ) from exc
+
+
+def _sheet_parts(archive: zipfile.ZipFile, file: str) -> dict[str, str]:
+    """Return sheet name -> zip member holding its XML, from the workbook part and its rels."""
+    book = "xl/workbook.xml"
+    for rel in _xml(archive, "_rels/.rels", file):
+        if rel.get("Type", "").endswith("/officeDocument"):
+            book = rel.get("Target", book).lstrip("/")
+    folder, name = posixpath.split(book)
+    targets = {
+        rel.get("Id"): rel.get("Target", "")
+        for rel in _xml(archive, posixpath.join(folder, "_rels", f"{name}.rels"), file)
+    }
+    parts: dict[str, str] = {}
+    for element in _xml(archive, book, file).iter():
+        if _local(element.tag) != "sheet":
+            continue
+        rid = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
+        target = targets.get(rid, "")
+        path = target.lstrip("/") if target.startswith("/") else posixpath.join(folder, target)
+        parts[element.get("name", "")] = posixpath.normpath(path)
+    return parts
+
+
+def _cell_position(ref: str) -> tuple[int, int]:
+    """Return (row number, column position) of an A1 reference: ``"B4"`` -> ``(4, 1)``."""
+    letters = ref.rstrip("0123456789")
+    column = 0
+    for letter in letters:
+        column = column * 26 + ord(letter) - ord("A") + 1
+    return int(ref[len(letters) :]), column - 1
+
+
+def _uncached_formulas(xml: bytes) -> dict[int, list[int]]:
+    """Return column position -> row numbers of the formula cells without a cached value.
+
+    calamine reads such a cell as ``''``, exactly like an empty cell, and exposes no formulas,
+    so they are found in the sheet XML. openpyxl writes a formula it cannot compute (any
+    ``"=B3*2"`` string) as ``<c r="B4"><f>B3*2</f><v /></c>``: no cached value. Excel writes
+    a formula whose result is the empty string as ``t="str"`` with an empty ``<v>``: that is a
+    cached (empty) value. Cells are only walked when the sheet holds a formula at all.
+    """
+    found: dict[int, list[int]] = {}
+    if not _HAS_FORMULA.search(xml):
+        return found
+    for _, element in ElementTree.iterparse(io.BytesIO(xml)):
+        if _local(element.tag) != "c":
+            continue
+        children = {_local(child.tag): child for child in element}
+        value = children.get("v")
+        cached = value is not None and (bool(value.text) or element.get("t") == "str")
+        if "f" in children and not cached and element.get("r"):
+            row, column = _cell_position(element.get("r", ""))
+            found.setdefault(column, []).append(row)
+        element.clear()
+    return found
+
+
+def _skip_note(meta: SheetMetadata) -> str | None:
+    """Return the drift note for a sheet that is not read, or None for a visible worksheet."""
+    kind = next((kind for typ, kind in _SKIPPED_TYPES if meta.typ == typ), None)
+    if kind is None and meta.typ != SheetTypeEnum.WorkSheet:
+        kind = "non-worksheet"
+    if kind is not None:
+        return f"{kind} {meta.name!r} skipped"
+    hidden = next((label for state, label in _HIDDEN if meta.visible == state), None)
+    return None if hidden is None else f"{hidden} sheet {meta.name!r} skipped"
+
+
+def _day_sheets(
+    workbook: CalamineWorkbook, file: str
+) -> tuple[list[tuple[str, datetime]], list[str]]:
+    """Return the (name, date) of the sheets to read, and drift notes on the others.
+
+    Raises:
+        SourceFormatError: no visible worksheet is named as a DDMMYY date.
+    """
+    drift: list[str] = []
+    worksheets: list[str] = []
+    for meta in workbook.sheets_metadata:
+        note = _skip_note(meta)
+        if note is None:
+            worksheets.append(meta.name)
+        else:
+            drift.append(note)
+    days = [(name, date) for name in worksheets if (date := day_of(name)) is not None]
+    names = ", ".join(repr(name) for name in workbook.sheet_names)
+    if not days and worksheets:
+        raise SourceFormatError(
+            f"sheet name is not a DDMMYY date, and no sheet is (sheets: {names})",
+            file=file,
+            sheet=worksheets[0],
+        )
+    if not days:
+        raise SourceFormatError(f"no visible worksheet (sheets: {names})", file=file)
+    drift += [f"sheet {n!r} is not a DDMMYY date: skipped" for n in worksheets if day_of(n) is None]
+    return days, drift
+
+
+def _merge_notes(sheet: CalamineSheet, file: str) -> list[str]:
+    """Return a drift note for merged header cells; refuse merged cells below the header."""
+    header: list[str] = []
+    for (top, left), (bottom, right) in sheet.merged_cell_ranges or ():
+        ref = f"{_column_name(left)}{top + 1}:{_column_name(right)}{bottom + 1}"
+        if bottom > 0:
+            raise SourceFormatError(
+                f"merged cells {ref} in the data area: rows cannot be aligned to the header",
+                file=file, sheet=sheet.name, row=top + 1, field=ref,
+            )  # fmt: skip
+        header.append(ref)
+    return [f"sheet {sheet.name!r}: merged header cells {', '.join(header)}"] if header else []
+
+
+def _column_name(position: int) -> str:
+    name = ""
+    position += 1
+    while position:
+        position, rest = divmod(position - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
+
+
+def _read_day(
+    workbook: CalamineWorkbook,
+    archive: zipfile.ZipFile,
+    parts: Mapping[str, str],
+    name_and_date: tuple[str, datetime],
+    raw: RawFile,
+    limits: Limits,
+) -> tuple[Day, list[str]]:
+    """Return one date sheet's cells and its merge notes, after the row limit and merges."""
+    name, date = name_and_date
+    sheet = workbook.get_sheet_by_name(name)
+    check_rows(sheet.end[0] if sheet.end else 0, raw.name, name, limits)
+    notes = _merge_notes(sheet, raw.name)
+    rows = sheet.to_python(skip_empty_area=False)
+    part = parts.get(name, "")
+    if part not in archive.namelist():
+        # calamine found the sheet by its own route; without its XML, formula cells without a
+        # cached value cannot be told from empty cells: say so rather than guess.
+        notes.append(f"sheet {name!r}: formula cells not checked (sheet XML not found)")
+        return Day(name, date, rows), notes
+    try:
+        xml = archive.read(part)
+    except (zipfile.BadZipFile, zlib.error) as exc:
+        raise SourceFormatError(
+            f"not a readable Excel workbook: part {part!r}: {exc}", file=raw.name, sheet=name
+        ) from exc
+    return Day(name, date, rows, _uncached_formulas(xml)), notes
+
+
+def parse(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
+    """Parse a Weather Underground workbook (or a ``.csv`` export of one sheet).
+
+    Args:
+        raw: The file's bytes and identity; a name ending in ``.csv`` goes to ``parse_csv``.
+        limits: Resource limits, checked before the workbook is opened.
+
+    Returns:
+        Observations, the station, and drift notes (skipped sheets, ignored or reordered
+        columns, merged header cells).
+
+    Raises:
+        SourceFormatError: over a limit, unknown station file name, no date sheet, missing
+            column, merged data cells or bad time cell (names file, sheet, row and field).
+    """
+    check_file_size(raw.name, raw.content, limits)
+    if wunderground_csv.is_csv(raw.name):
+        return parse_csv(raw, limits=limits)
+    station = station_for_file(raw.name)
+    with _archive(raw, limits) as archive, _open(raw) as workbook:
+        chosen, drift = _day_sheets(workbook, raw.name)
+        parts = _sheet_parts(archive, raw.name)
+        days: list[tuple[str, pa.Table, Layout]] = []
+        for name_and_date in chosen:
+            day, notes = _read_day(workbook, archive, parts, name_and_date, raw, limits)
+            drift += notes
+            days.append((day.name, *day_table(day, raw.name)))
+    return _assemble(days, station, raw, drift)
+
+
+# ------------------------------------------------------------------------------- CSV exports
+
+
+def parse_csv(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
+    """Parse one day-sheet of a Weather Underground workbook exported as CSV.
+
+    The day comes from the file name's ``" - DDMMYY"`` token and the station from the part
+    before it (``Weather Underground - La Madeleine, FR - 011024.csv``). Rows are converted by
+    the workbook's code, so the same cells give the same canonical rows; ``sheet`` is the
+    token and ``row`` the CSV line number.
+
+    Raises:
+        SourceFormatError: no date token, unknown station, not UTF-8, over a limit, missing
+            column or bad time (names file, sheet, row and field).
+    """
+    check_file_size(raw.name, raw.content, limits)
+    stem, token = wunderground_csv.split_day_token(raw.name)
+    try:
+        station = station_for_file(f"{stem}{wunderground_csv.CSV_SUFFIX}")
+    except SourceFormatError as exc:
+        raise SourceFormatError(
+            f"no Weather Underground station is registered for {stem!r} (the name before "
+            "' - DDMMYY'); add it to forecast/data/stations.toml",
+            file=raw.name,
+        ) from exc
+    date = day_of(token)
+    if date is None:
+        raise SourceFormatError(
+            f"the file name's date token {token!r} is not a DDMMYY date", file=raw.name
+        )
+    rows = wunderground_csv.read_rows(raw, token, limits)
+    table, layout = day_table(Day(token, date, rows), raw.name)
+    return _assemble([(token, table, layout)], station, raw, [])
