@@ -35,10 +35,8 @@ def run_once(directory: Path) -> dict[str, float]:
     started = time.perf_counter()
     parsed = []
     for landing in files:
-        content = landing.path.read_bytes()
-        raw = RawFile(
-            landing.path.name, content, landing.path.name, hashlib.sha256(content).hexdigest()
-        )
+        content = Path(landing.location).read_bytes()
+        raw = RawFile(landing.name, content, landing.name, hashlib.sha256(content).hexdigest())
         parsed.append(PARSERS[landing.source](raw))
     timings["parse"] = time.perf_counter() - started
     observations = pa.concat_tables([p.observations for p in parsed])

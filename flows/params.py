@@ -7,6 +7,7 @@ from datetime import date
 from pydantic import BaseModel, Field, model_validator
 
 from blocks.names import LAKE_BLOCK, MONGO_BLOCK
+from forecast.landing import LandingConfig
 from forecast.validate import Window
 
 
@@ -27,12 +28,31 @@ class RunParams(BaseModel):
     latency_iterations: int = Field(
         default=5, ge=1, le=1000, description="Repetitions of each timed query."
     )
+    aws_block: str | None = Field(
+        default=None,
+        description="AwsCredentials block for an s3:// landing; default: the standard AWS chain "
+        "(environment, ECS task role), which honours AWS_ENDPOINT_URL.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3 endpoint of the landing (e.g. a moto server); overrides the block's.",
+    )
+    max_file_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Landing files larger than this are refused."
+    )
 
     @model_validator(mode="after")
     def _ordered_window(self) -> RunParams:
         if self.start and self.end and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
+
+    @property
+    def landing_config(self) -> LandingConfig:
+        """Where the landing area is and how to reach it."""
+        return LandingConfig(
+            self.landing, self.aws_block, self.s3_endpoint_url, self.max_file_bytes
+        )
 
     @property
     def window(self) -> Window:

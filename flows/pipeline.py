@@ -21,7 +21,7 @@ def forecast_pipeline(params: RunParams) -> RunStatus:
     """Ingest, transform, validate and load weather observations for a date window."""
     run_id, started_at = str(flow_run.get_id() or "local"), datetime.now(UTC)
     raw_objects = ingest(params, run_id)
-    parsed, files = transform(raw_objects, params)
+    parsed, files = transform(raw_objects, params, run_id)
     validation, quality = validate(parsed, params, run_id)
     migration, latency = load(validation, parsed, params, run_id)
     status = build_run_status(

@@ -5,15 +5,27 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.params import RunParams
-from forecast.ingest import RawObject
+from forecast.ingest import RawObject, unique_contents
 from forecast.reports import FileOutcome
 from forecast.sources.common import Parsed
-from tasks.transform import combine, file_outcomes, parse_raw_object
+from tasks.transform import (
+    combine,
+    file_outcomes,
+    parse_raw_object,
+    record_outcomes,
+    select_for_window,
+)
 
 
 @flow(name="forecast-transform")
-def transform(raw_objects: list[RawObject], params: RunParams) -> tuple[Parsed, list[FileOutcome]]:
-    """Parse every raw object (cached by content) and combine them; a bad file fails alone."""
-    futures = [parse_raw_object.submit(record, params.lake_block) for record in raw_objects]
-    parsed, outcomes = file_outcomes(raw_objects, futures)
-    return combine(parsed), outcomes
+def transform(
+    raw_objects: list[RawObject], params: RunParams, run_id: str
+) -> tuple[Parsed, list[FileOutcome]]:
+    """Parse the raw objects the window needs (cached by content); a bad file fails alone."""
+    selected, skipped = select_for_window(
+        unique_contents(raw_objects), params.window, params.lake_block
+    )
+    futures = [parse_raw_object.submit(record, params.lake_block) for record in selected]
+    parsed, outcomes = file_outcomes(selected, futures)
+    record_outcomes(skipped + outcomes, params.lake_block, run_id)
+    return combine(parsed), skipped + outcomes

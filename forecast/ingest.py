@@ -1,38 +1,39 @@
 """Ingest: landing files -> immutable raw-zone objects keyed by source, date and sha256.
 
-Layout of the raw zone (keys are relative to the zone's storage):
+Layout of the raw zone (keys relative to the zone's storage):
 
-* ``source=<source>/ingest_date=<YYYY-MM-DD>/<sha256>-<original name>``: the bytes, as received;
-* ``_index/sha256=<sha256>.json``: one marker per distinct content, written after the object, so
-  a marker always points at a complete object; a file seen before is not copied again;
+* ``source=<source>/ingest_date=<YYYY-MM-DD>/<sha256>-<original name>``: the bytes as received,
+  written with a conditional put, so nothing is ever overwritten;
+* ``_index/sha256=<sha256>.json``: one marker per distinct content, also a conditional put. It
+  is the claim: of two concurrent runs seeing the same new file, exactly one writes the marker
+  and both then use the key it records, so the object exists once. A claim whose object never
+  landed (a crash in between) is repaired by the next run that sees the file;
+* ``_spans/sha256=<sha256>.json``: stations and observation time span of a parsed content, so a
+  windowed run skips raw objects that cannot hold observations it needs;
 * ``_manifests/ingest_date=<YYYY-MM-DD>/run=<run id>.json``: one record per landing file per run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
-from forecast.errors import ConfigurationError, DataContractError
+from forecast.errors import DataContractError, TransientError
 from forecast.lake import Lake
+from forecast.landing import Landing, LandingFile, LocalLanding
 
-SOURCES_BY_SUFFIX = {".json": "infoclimat", ".xlsx": "wunderground"}
 RAW = "raw"
-
-
-@dataclass(frozen=True)
-class LandingFile:
-    """A file waiting in the landing area."""
-
-    path: Path
-    source: str
+DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class RawObject:
-    """A raw-zone object and how this run came by it (one manifest record)."""
+    """A raw-zone object and how this run came by it."""
 
     source: str
     name: str
@@ -41,33 +42,56 @@ class RawObject:
     size: int
     ingested_at: str
     run_id: str
-    status: str  # "ingested" (copied by this run) | "already_ingested" (same sha256 seen before)
+    status: str  # "ingested" | "already_ingested" | "refused" (not copied, see error)
+    landing: str = ""
+    error: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """Return the manifest record."""
+        """Return the record as JSON-ready values."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, object]) -> RawObject:
+        """Build a record from stored JSON, ignoring fields this version does not know."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Span:
+    """The stations and UTC time span of the observations in one raw object."""
+
+    stations: tuple[str, ...]
+    first: datetime | None
+    last: datetime | None
+
+    def overlaps(self, start: date | None, end: date | None) -> bool:
+        """Return True if the span may hold observations on the inclusive UTC dates."""
+        if self.first is None or self.last is None:
+            return False
+        return (start is None or self.last.date() >= start) and (
+            end is None or self.first.date() <= end
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "stations": list(self.stations),
+            "first": self.first.isoformat() if self.first else None,
+            "last": self.last.isoformat() if self.last else None,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Span:
+        def when(value: object) -> datetime | None:
+            return datetime.fromisoformat(str(value)) if value else None
+
+        stations = tuple(str(s) for s in values.get("stations") or ())
+        return cls(stations, when(values.get("first")), when(values.get("last")))
 
 
 def discover(directory: Path) -> tuple[list[LandingFile], list[str]]:
-    """Return the landing files of known sources under ``directory`` (recursively) and the
-    relative names of the other files it ignored.
-
-    Raises:
-        ConfigurationError: ``directory`` is not a directory.
-    """
-    if not directory.is_dir():
-        raise ConfigurationError(
-            f"landing directory {str(directory)!r} does not exist or is not a directory"
-        )
-    found, ignored = [], []
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        relative = path.relative_to(directory)
-        source = SOURCES_BY_SUFFIX.get(path.suffix.lower())
-        if source is None or any(part.startswith((".", "~$")) for part in relative.parts):
-            ignored.append(relative.as_posix())
-        else:
-            found.append(LandingFile(path, source))
-    return found, ignored
+    """Return the source files under a local landing directory and the names it ignored."""
+    return LocalLanding(directory).list()
 
 
 def raw_key(source: str, ingest_date: str, sha256: str, name: str) -> str:
@@ -76,8 +100,13 @@ def raw_key(source: str, ingest_date: str, sha256: str, name: str) -> str:
 
 
 def index_key(sha256: str) -> str:
-    """Return the key of the marker that says a content was ingested."""
+    """Return the key of the marker that claims a content."""
     return f"_index/sha256={sha256}.json"
+
+
+def span_key(sha256: str) -> str:
+    """Return the key of a content's observation span."""
+    return f"_spans/sha256={sha256}.json"
 
 
 def manifest_key(run_id: str, ingest_date: str) -> str:
@@ -85,46 +114,121 @@ def manifest_key(run_id: str, ingest_date: str) -> str:
     return f"_manifests/ingest_date={ingest_date}/run={run_id}.json"
 
 
-def ingest_file(lake: Lake, landing: LandingFile, *, run_id: str, now: datetime) -> RawObject:
-    """Copy a landing file into the raw zone unless the same content is already there."""
-    content = landing.path.read_bytes()
+def ingest_file(
+    lake: Lake,
+    landing: Landing,
+    file: LandingFile,
+    *,
+    run_id: str,
+    now: datetime,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> RawObject:
+    """Copy a landing file into the raw zone unless the same content is already there.
+
+    A file larger than ``max_bytes`` is refused (not read, not copied); the landing file is
+    left as it is and the record says why.
+    """
+    if file.size > max_bytes:
+        return _refused(
+            file, run_id, now, f"file is {file.size} bytes, over the {max_bytes}-byte limit"
+        )
+    content = landing.read(file)
+    if len(content) > max_bytes:
+        return _refused(
+            file, run_id, now, f"file is {len(content)} bytes, over the {max_bytes}-byte limit"
+        )
     sha256 = hashlib.sha256(content).hexdigest()
-    try:
-        previous = lake.read_json(RAW, index_key(sha256))
-    except FileNotFoundError:
-        previous = None
-    if previous is not None:
-        return RawObject(**{**previous, "run_id": run_id, "status": "already_ingested"})
     record = RawObject(
-        source=landing.source,
-        name=landing.path.name,
-        raw_key=raw_key(landing.source, now.date().isoformat(), sha256, landing.path.name),
+        source=file.source,
+        name=file.name,
+        raw_key=raw_key(file.source, now.date().isoformat(), sha256, file.name),
         sha256=sha256,
         size=len(content),
         ingested_at=now.isoformat(),
         run_id=run_id,
         status="ingested",
+        landing=file.location,
     )
-    lake.write(RAW, record.raw_key, content)
-    lake.write_json(RAW, index_key(sha256), record.to_dict())
+    if not lake.write_new(RAW, index_key(sha256), _json(record.to_dict())):
+        previous = RawObject.from_dict(lake.read_json(RAW, index_key(sha256)))
+        record = dataclasses.replace(
+            previous, run_id=run_id, status="already_ingested", landing=file.location
+        )
+    if not lake.exists(RAW, record.raw_key):
+        lake.write_new(RAW, record.raw_key, content)  # first copy, or repair of an unfinished claim
     return record
 
 
-def write_manifest(lake: Lake, records: list[RawObject], *, run_id: str, now: datetime) -> str:
-    """Write this run's ingest manifest and return its key."""
-    key = manifest_key(run_id, now.date().isoformat())
-    return lake.write_json(RAW, key, {"run_id": run_id, "files": [r.to_dict() for r in records]})
+def _refused(file: LandingFile, run_id: str, now: datetime, error: str) -> RawObject:
+    return RawObject(
+        file.source,
+        file.name,
+        "",
+        "",
+        file.size,
+        now.isoformat(),
+        run_id,
+        "refused",
+        file.location,
+        error,
+    )
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, indent=2, sort_keys=True, default=str).encode()
 
 
 def read_raw(lake: Lake, record: RawObject) -> bytes:
     """Return a raw object's bytes, checked against its sha256.
 
     Raises:
+        TransientError: the object is claimed but not written yet (a concurrent run).
         DataContractError: the stored bytes do not match the recorded sha256.
     """
-    content = lake.read(RAW, record.raw_key)
+    try:
+        content = lake.read(RAW, record.raw_key)
+    except FileNotFoundError as exc:
+        raise TransientError(
+            f"raw object {record.raw_key!r} is claimed but not written yet"
+        ) from exc
     if hashlib.sha256(content).hexdigest() != record.sha256:
         raise DataContractError(
             f"raw object {record.raw_key!r} does not match its sha256 {record.sha256}"
         )
     return content
+
+
+def read_span(lake: Lake, sha256: str) -> Span | None:
+    """Return the recorded span of a content, or None if it was never parsed."""
+    try:
+        return Span.from_dict(lake.read_json(RAW, span_key(sha256)))
+    except FileNotFoundError:
+        return None
+
+
+def write_span(lake: Lake, sha256: str, span: Span) -> None:
+    """Record a content's span (once: the same content always has the same span)."""
+    lake.write_new(RAW, span_key(sha256), _json(span.to_dict()))
+
+
+def write_manifest(
+    lake: Lake, entries: list[dict[str, object]], *, run_id: str, now: datetime
+) -> str:
+    """Write this run's ingest manifest (one entry per landing file) and return its key."""
+    key = manifest_key(run_id, now.date().isoformat())
+    return lake.write_json(
+        RAW, key, {"run_id": run_id, "written_at": now.isoformat(), "files": entries}
+    )
+
+
+def unique_contents(records: list[RawObject]) -> list[RawObject]:
+    """Return one record per distinct content (two identical landing files parse once).
+
+    Refused files have no content and are all kept.
+    """
+    seen: dict[str, RawObject] = {}
+    refused = [r for r in records if r.status == "refused"]
+    for record in records:
+        if record.status != "refused":
+            seen.setdefault(record.sha256, record)
+    return [*seen.values(), *refused]

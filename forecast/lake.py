@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -21,7 +24,7 @@ ZONES = ("raw", "processed", "rejected", "reports")
 
 
 class FileSystem(Protocol):
-    """What the lake needs of a storage backend."""
+    """What every storage block provides (Prefect ``WritableFileSystem``)."""
 
     def read_path(self, path: str) -> bytes: ...
 
@@ -34,15 +37,19 @@ def _is_missing(exc: Exception) -> bool:
         return True
     if isinstance(exc, ValueError):  # prefect LocalFileSystem: "Path ... does not exist."
         return "does not exist" in str(exc)
-    error = getattr(exc, "response", {}).get("Error", {})  # botocore ClientError
-    return str(error.get("Code")) in {"404", "NoSuchKey", "NotFound"}
+    return _error_code(exc) in {"404", "NoSuchKey", "NotFound"}
+
+
+def _error_code(exc: BaseException) -> str:
+    """Return a botocore ClientError's error code ("" for other exceptions)."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 def _is_transient(exc: Exception) -> bool:
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
-    error = getattr(exc, "response", {}).get("Error", {})
-    return str(error.get("Code")) in {
+    return _error_code(exc) in {
         "500",
         "502",
         "503",
@@ -50,17 +57,160 @@ def _is_transient(exc: Exception) -> bool:
         "SlowDown",
         "RequestTimeout",
         "InternalError",
+        "ConditionalRequestConflict",
     }
+
+
+class BlockZone:
+    """A zone backed by a filesystem block; reads and writes go through the block itself."""
+
+    def __init__(self, block: FileSystem) -> None:
+        self.block = block
+
+    def read(self, key: str) -> bytes:
+        """Return the object's bytes (FileNotFoundError if absent, TransientError to retry)."""
+        try:
+            return self.block.read_path(key)
+        except Exception as exc:  # backends raise their own types; translate the two we know
+            if _is_missing(exc):
+                raise FileNotFoundError(key) from exc
+            if _is_transient(exc):
+                raise TransientError(f"reading {key} failed: {exc}") from exc
+            raise
+
+    def write(self, key: str, content: bytes) -> None:
+        """Write (or replace) the object."""
+        try:
+            self.block.write_path(key, content)
+        except Exception as exc:
+            if _is_transient(exc):
+                raise TransientError(f"writing {key} failed: {exc}") from exc
+            raise
+
+    def exists(self, key: str) -> bool:
+        """Return True if the object exists (generic backends: by reading it)."""
+        try:
+            self.read(key)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def write_new(self, key: str, content: bytes) -> bool:
+        """Write the object only if absent; return False if it already existed.
+
+        Generic backends cannot do this atomically; LocalZone and S3Zone can.
+        """
+        if self.exists(key):
+            return False
+        self.write(key, content)
+        return True
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Return the keys under ``prefix``."""
+        raise TypeError(f"{type(self.block).__name__} cannot list objects")
+
+
+class LocalZone(BlockZone):
+    """A zone in a local directory (Prefect ``LocalFileSystem``, or anything with ``basepath``)."""
+
+    @property
+    def root(self) -> Path:
+        return Path(str(getattr(self.block, "basepath", "") or ".")).expanduser().resolve()
+
+    def exists(self, key: str) -> bool:
+        return (self.root / key).is_file()
+
+    def write_new(self, key: str, content: bytes) -> bool:
+        # Write a temporary file, then hard-link it into place: link() fails if the target
+        # exists, so two writers can never both "create" the object, nor leave half a file.
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as handle:
+            handle.write(content)
+        try:
+            os.link(handle.name, target)
+        except FileExistsError:
+            return False
+        finally:
+            Path(handle.name).unlink()
+        return True
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self.root
+        found = (p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+        return sorted(
+            k for k in (p.relative_to(base).as_posix() for p in found) if k.startswith(prefix)
+        )
+
+
+class S3Zone(BlockZone):
+    """A zone in an S3 bucket (prefect-aws ``S3Bucket``): conditional writes with If-None-Match."""
+
+    def _client(self) -> Any:
+        return self.block.credentials.get_s3_client()  # type: ignore[attr-defined]
+
+    def _key(self, key: str) -> str:
+        folder = str(getattr(self.block, "bucket_folder", "") or "").strip("/")
+        return f"{folder}/{key}" if folder else key
+
+    @property
+    def bucket(self) -> str:
+        return str(self.block.bucket_name)  # type: ignore[attr-defined]
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client().head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if _is_missing(exc):
+                return False
+            if _is_transient(exc):
+                raise TransientError(f"checking {key} failed: {exc}") from exc
+            raise
+        return True
+
+    def write_new(self, key: str, content: bytes) -> bool:
+        try:
+            self._client().put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=content, IfNoneMatch="*"
+            )
+        except Exception as exc:
+            if _error_code(exc) in {"PreconditionFailed", "412"}:
+                return False
+            if _is_transient(exc):
+                raise TransientError(f"writing {key} failed: {exc}") from exc
+            raise
+        return True
+
+    def list(self, prefix: str = "") -> list[str]:
+        folder = self._key("")
+        pages = (
+            self._client()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.bucket, Prefix=folder + prefix)
+        )
+        return sorted(
+            item["Key"][len(folder) :] for page in pages for item in page.get("Contents", [])
+        )
+
+
+def zone_for(storage: Any) -> BlockZone:
+    """Return the zone adapter for a storage block (S3Bucket, LocalFileSystem, other)."""
+    if isinstance(storage, BlockZone):
+        return storage
+    if hasattr(storage, "bucket_name") and hasattr(storage, "credentials"):
+        return S3Zone(storage)
+    if hasattr(storage, "basepath"):
+        return LocalZone(storage)
+    return BlockZone(storage)
 
 
 class Lake:
     """Read and write objects in the lake's zones through per-zone filesystems."""
 
-    def __init__(self, zones: Mapping[str, FileSystem]) -> None:
-        unknown = set(zones) - set(ZONES)
-        if unknown or set(zones) != set(ZONES):
+    def __init__(self, zones: Mapping[str, Any]) -> None:
+        if set(zones) != set(ZONES):
             raise ValueError(f"a lake needs exactly the zones {ZONES}, got {sorted(zones)}")
-        self._zones = dict(zones)
+        self._zones = {name: zone_for(storage) for name, storage in zones.items()}
 
     def read(self, zone: str, key: str) -> bytes:
         """Return the bytes at ``key`` in ``zone``.
@@ -70,31 +220,26 @@ class Lake:
             TransientError: the backend failed in a way worth retrying.
         """
         try:
-            return self._zones[zone].read_path(key)
-        except Exception as exc:  # backends raise their own types; translate the two we know
-            if _is_missing(exc):
-                raise FileNotFoundError(f"{zone}/{key}") from exc
-            if _is_transient(exc):
-                raise TransientError(f"reading {zone}/{key} failed: {exc}") from exc
-            raise
+            return self._zones[zone].read(key)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{zone}/{key}") from exc
 
     def exists(self, zone: str, key: str) -> bool:
-        """Return True if an object exists at ``key`` (meant for small marker objects)."""
-        try:
-            self.read(zone, key)
-        except FileNotFoundError:
-            return False
-        return True
+        """Return True if an object exists at ``key``."""
+        return self._zones[zone].exists(key)
 
     def write(self, zone: str, key: str, content: bytes) -> str:
-        """Write ``content`` at ``key`` in ``zone`` and return the key."""
-        try:
-            self._zones[zone].write_path(key, content)
-        except Exception as exc:
-            if _is_transient(exc):
-                raise TransientError(f"writing {zone}/{key} failed: {exc}") from exc
-            raise
+        """Write ``content`` at ``key`` in ``zone`` (replacing it) and return the key."""
+        self._zones[zone].write(key, content)
         return key
+
+    def write_new(self, zone: str, key: str, content: bytes) -> bool:
+        """Write ``content`` only if nothing is at ``key``; return whether it was written."""
+        return self._zones[zone].write_new(key, content)
+
+    def list(self, zone: str, prefix: str = "") -> list[str]:
+        """Return the keys under ``prefix`` in ``zone``."""
+        return self._zones[zone].list(prefix)
 
     def write_json(self, zone: str, key: str, value: Any) -> str:
         """Write ``value`` as indented UTF-8 JSON."""

@@ -322,19 +322,58 @@ class LatencyReport:
 
 @dataclass(frozen=True)
 class FileOutcome:
-    """What happened to one landing file in a run."""
+    """What happened to one landing file in a run (one manifest entry)."""
 
     name: str
     source: str
     sha256: str
     raw_key: str
-    ingest_status: str  # "ingested" | "already_ingested"
+    ingest_status: str  # "ingested" | "already_ingested" | "refused"
     error: str | None = None
+    status: str = "parsed"  # "parsed" | "failed" | "refused" | "outside_window"
+    stations: tuple[str, ...] = ()
+    first_observation: str | None = None
+    last_observation: str | None = None
+    observations: int = 0
+    drift: tuple[str, ...] = ()
+    landing: str = ""
+
+    def __post_init__(self) -> None:
+        if self.error is not None and self.status == "parsed":
+            object.__setattr__(self, "status", "failed")  # an error always means a failed file
 
     @property
     def failed(self) -> bool:
-        """True when the file could not be transformed."""
-        return self.error is not None
+        """True when the file could not be ingested or transformed."""
+        return self.status in ("failed", "refused")
+
+
+def file_outcome(
+    record: Any, parsed: Any = None, error: str | None = None, status: str | None = None
+) -> FileOutcome:
+    """Return the outcome of a raw object: parsed (with its span), failed, refused or skipped."""
+    stations: tuple[str, ...] = ()
+    first = last = None
+    rows = 0
+    drift: tuple[str, ...] = ()
+    if parsed is not None:
+        observations = parsed.observations
+        rows = observations.num_rows
+        stations = (
+            tuple(sorted(pc.unique(observations.column("station_id")).to_pylist())) if rows else ()
+        )
+        if rows:
+            bounds = pc.min_max(observations.column("timestamp")).as_py()
+            first, last = bounds["min"].isoformat(), bounds["max"].isoformat()
+        drift = tuple(getattr(parsed, "drift", ()))
+    if status is None:
+        status = "refused" if record.status == "refused" else ("failed" if error else "parsed")
+    return FileOutcome(
+        name=record.name, source=record.source, sha256=record.sha256, raw_key=record.raw_key,
+        ingest_status=record.status, error=error if error is not None else record.error, status=status,
+        stations=stations, first_observation=first, last_observation=last, observations=rows,
+        drift=drift, landing=record.landing,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -374,6 +413,7 @@ class RunStatus:
                 "file": f.name,
                 "source": f.source,
                 "ingest": f.ingest_status,
+                "status": f.status,
                 "sha256": f.sha256[:12],
                 "error": f.error or "",
             }

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from prefect.blocks.core import Block
+from prefect_aws import AwsCredentials
 
 from blocks.lake import ForecastLake
 from blocks.mongo import ForecastMongo
 from forecast.errors import ConfigurationError, is_transient
 from forecast.lake import Lake
+from forecast.landing import Landing, LandingConfig, LocalLanding, S3Landing, split_uri
 from forecast.mongo import MongoTarget
 
 SETUP_HINT = "create it with `forecast setup` (local stack) or see docs/deploy.md (AWS)"
@@ -43,6 +45,29 @@ def load_mongo(name: str) -> MongoTarget:
         stations_collection=block.stations_collection,
         batch_size=block.batch_size,
     )
+
+
+def aws_credentials(aws_block: str | None, endpoint_url: str | None = None) -> AwsCredentials:
+    """Return the AwsCredentials block ``aws_block``, or the default AWS chain, with an optional
+    endpoint override (a moto server, MinIO, a VPC endpoint)."""
+    credentials: AwsCredentials = (
+        _load(AwsCredentials, aws_block) if aws_block else AwsCredentials()
+    )
+    if endpoint_url:
+        parameters = credentials.aws_client_parameters.model_copy(
+            update={"endpoint_url": endpoint_url}
+        )
+        credentials = credentials.model_copy(update={"aws_client_parameters": parameters})
+    return credentials
+
+
+def load_landing(config: LandingConfig) -> Landing:
+    """Return the landing area a run reads: a local directory or an S3 prefix."""
+    kind, location, prefix = split_uri(config.uri)
+    if kind == "s3":
+        client = aws_credentials(config.aws_block, config.endpoint_url).get_s3_client()
+        return S3Landing(client, location, prefix)
+    return LocalLanding(Path(location))
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:

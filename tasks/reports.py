@@ -75,6 +75,6 @@ def publish_reports(
 def _status_markdown(status: RunStatus) -> str:
     document = status.to_dict()
     lines = [f"# Run {status.status}", "", f"- run id: `{status.run_id}`", f"- window: {status.window}",
-             f"- duration: {document['duration_s']} s", "", "| file | source | ingest | sha256 | error |", "|---|---|---|---|---|"]  # fmt: skip
+             f"- duration: {document['duration_s']} s", "", "| file | source | ingest | status | sha256 | error |", "|---|---|---|---|---|---|"]  # fmt: skip
     lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in status.to_rows()]
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -10,11 +11,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
 from prefect.futures import PrefectFuture
 
-from forecast.ingest import RawObject, read_raw
-from forecast.reports import FileOutcome
+from forecast.ingest import RawObject, Span, read_raw, read_span, write_manifest, write_span
+from forecast.reports import FileOutcome, file_outcome
 from forecast.schema import OBSERVATIONS, STATIONS
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import Parsed, RawFile
+from forecast.validate import Window
 from tasks.config import domain_fingerprint, load_lake, retry_transient
 
 PARSERS = {"infoclimat": infoclimat.parse, "wunderground": wunderground.parse}
@@ -58,15 +60,73 @@ def file_outcomes(
     for record, future in zip(records, futures, strict=True):
         future.wait()
         result = future.state.result(raise_on_failure=False)
-        error = str(result) if isinstance(result, BaseException) else None
         if isinstance(result, Parsed):
             parsed.append(result)
-        outcomes.append(
-            FileOutcome(
-                record.name, record.source, record.sha256, record.raw_key, record.status, error
-            )
-        )
+            outcomes.append(file_outcome(record, result))
+        else:
+            outcomes.append(file_outcome(record, error=str(result)))
     return parsed, outcomes
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient,
+)
+def select_for_window(
+    records: list[RawObject], window: Window, lake_block: str
+) -> tuple[list[RawObject], list[FileOutcome]]:
+    """Return the raw objects to parse, and outcomes for those that need no parsing.
+
+    Refused files are reported as such; a content parsed before whose recorded span lies
+    outside the window is skipped, so a weekly run does not reprocess history.
+    """
+    lake = load_lake(lake_block)
+    selected, skipped = [], []
+    for record in records:
+        if record.status == "refused":
+            skipped.append(file_outcome(record))
+            continue
+        span = read_span(lake, record.sha256) if (window.start or window.end) else None
+        if span is not None and not span.overlaps(window.start, window.end):
+            skipped.append(file_outcome(record, status="outside_window"))
+        else:
+            selected.append(record)
+    get_run_logger().info(
+        "%d raw objects to parse, %d skipped (refused or outside the window)",
+        len(selected),
+        len(skipped),
+    )
+    return selected, skipped
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient,
+)
+def record_outcomes(outcomes: list[FileOutcome], lake_block: str, run_id: str) -> str:
+    """Record each parsed content's span and write the run's manifest to the raw zone."""
+    lake = load_lake(lake_block)
+    for outcome in outcomes:
+        if outcome.status == "parsed":
+            first = (
+                datetime.fromisoformat(outcome.first_observation)
+                if outcome.first_observation
+                else None
+            )
+            last = (
+                datetime.fromisoformat(outcome.last_observation)
+                if outcome.last_observation
+                else None
+            )
+            write_span(lake, outcome.sha256, Span(outcome.stations, first, last))
+    now = datetime.now(UTC)
+    key = write_manifest(lake, [asdict(o) for o in outcomes], run_id=run_id, now=now)
+    get_run_logger().info("manifest raw/%s: %d files", key, len(outcomes))
+    return key
 
 
 @task(cache_policy=NO_CACHE, retries=0)

@@ -80,6 +80,7 @@ class DirectoryFS:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.basepath = str(root)  # the lake treats it like a LocalFileSystem block
 
     def read_path(self, path: str) -> bytes:
         return (self.root / path).read_bytes()

@@ -5,6 +5,7 @@ an array's last element on the second pass over these files (UV column), crashin
 """
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ PARSERS = {"infoclimat": infoclimat.parse, "wunderground": wunderground.parse}
 
 def test_parsing_the_real_files_three_times_gives_identical_tables(shared_raw):
     files, ignored = discover(shared_raw)
-    assert sorted(f.path.name for f in files) == [
+    assert sorted(f.name for f in files) == [
         "Data_Source1_011024-071024.json",
         "Weather Underground - Ichtegem, BE.xlsx",
         "Weather Underground - La Madeleine, FR.xlsx",
@@ -28,10 +29,10 @@ def test_parsing_the_real_files_three_times_gives_identical_tables(shared_raw):
     for _ in range(3):
         tables = []
         for landing in files:
-            content = landing.path.read_bytes()
+            content = Path(landing.location).read_bytes()
             tables.append(
                 PARSERS[landing.source](
-                    RawFile(landing.path.name, content, "k", hashlib.sha256(content).hexdigest())
+                    RawFile(landing.name, content, "k", hashlib.sha256(content).hexdigest())
                 ).observations
             )
         passes.append(tables)

@@ -20,7 +20,10 @@ from forecast.ingest import (
     write_manifest,
 )
 from forecast.lake import Lake
+from forecast.landing import LocalLanding
 from tests.support import DirectoryFS
+
+LANDING = LocalLanding(Path("/"))  # reads LandingFile.location, an absolute path
 
 NOW = datetime(2024, 10, 8, 6, 30, tzinfo=UTC)
 LATER = datetime(2024, 10, 9, 7, 0, tzinfo=UTC)
@@ -37,7 +40,9 @@ def landing_file(directory: Path, name: str, content: bytes = CONTENT) -> Landin
     path = directory / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
-    return LandingFile(path, "infoclimat" if name.endswith(".json") else "wunderground")
+    return LandingFile(
+        str(path), "infoclimat" if name.endswith(".json") else "wunderground", path.stat().st_size
+    )
 
 
 def stored_files(root: Path) -> list[str]:
@@ -57,15 +62,15 @@ def test_discover_finds_json_and_xlsx_in_subdirectories_and_names_the_rest(tmp_p
     ):
         landing_file(tmp_path, name)
     found, ignored = discover(tmp_path)
-    assert [(f.path.relative_to(tmp_path).as_posix(), f.source) for f in found] == [
+    assert [(Path(f.location).relative_to(tmp_path).as_posix(), f.source) for f in found] == [
         ("2024/10/Weather Underground - Ichtegem, BE.xlsx", "wunderground"),
         ("UPPER.JSON", "infoclimat"),
+        ("data.csv", "wunderground"),  # CSV export of one workbook sheet
         ("infoclimat.json", "infoclimat"),
     ]
     assert sorted(ignored) == [
         ".cache/inside.json",
         ".hidden.json",
-        "data.csv",
         "notes.txt",
         "~$Weather Underground - Ichtegem, BE.xlsx",
     ]
@@ -84,7 +89,7 @@ def test_discover_of_a_file_instead_of_a_directory_is_a_configuration_error(tmp_
 
 def test_ingest_writes_the_object_under_source_date_and_sha_then_its_index_marker(lake, tmp_path):
     record = ingest_file(
-        lake, landing_file(tmp_path / "landing", "infoclimat.json"), run_id="r1", now=NOW
+        lake, LANDING, landing_file(tmp_path / "landing", "infoclimat.json"), run_id="r1", now=NOW
     )
     expected_key = f"source=infoclimat/ingest_date=2024-10-08/{SHA}-infoclimat.json"
     assert (record.raw_key, record.sha256, record.size, record.status, record.run_id) == (
@@ -101,23 +106,29 @@ def test_ingest_writes_the_object_under_source_date_and_sha_then_its_index_marke
 def test_raw_object_bytes_are_the_landing_bytes(lake, tmp_path):
     content = bytes(range(256)) * 4  # not text: nothing may be decoded or re-encoded
     landing = landing_file(tmp_path / "landing", "Weather Underground - X.xlsx", content)
-    record = ingest_file(lake, landing, run_id="r1", now=NOW)
+    record = ingest_file(lake, LANDING, landing, run_id="r1", now=NOW)
     assert (tmp_path / "raw" / record.raw_key).read_bytes() == content
     assert read_raw(lake, record) == content
 
 
 def test_same_bytes_under_another_name_are_not_copied_again(lake, tmp_path):
-    first = ingest_file(lake, landing_file(tmp_path / "a", "infoclimat.json"), run_id="r1", now=NOW)
+    first = ingest_file(
+        lake, LANDING, landing_file(tmp_path / "a", "infoclimat.json"), run_id="r1", now=NOW
+    )
     before = stored_files(tmp_path / "raw")
-    again = ingest_file(lake, landing_file(tmp_path / "b", "renamed.json"), run_id="r2", now=LATER)
+    again = ingest_file(
+        lake, LANDING, landing_file(tmp_path / "b", "renamed.json"), run_id="r2", now=LATER
+    )
     assert (again.status, again.raw_key, again.run_id) == ("already_ingested", first.raw_key, "r2")
     assert stored_files(tmp_path / "raw") == before
 
 
 def test_different_bytes_make_a_second_object(lake, tmp_path):
-    ingest_file(lake, landing_file(tmp_path / "a", "infoclimat.json"), run_id="r1", now=NOW)
+    ingest_file(
+        lake, LANDING, landing_file(tmp_path / "a", "infoclimat.json"), run_id="r1", now=NOW
+    )
     other = ingest_file(
-        lake, landing_file(tmp_path / "b", "infoclimat.json", b"{}"), run_id="r2", now=NOW
+        lake, LANDING, landing_file(tmp_path / "b", "infoclimat.json", b"{}"), run_id="r2", now=NOW
     )
     assert other.status == "ingested"
     assert len([k for k in stored_files(tmp_path / "raw") if k.startswith("source=")]) == 2
@@ -125,7 +136,7 @@ def test_different_bytes_make_a_second_object(lake, tmp_path):
 
 def test_tampered_raw_bytes_are_refused(lake, tmp_path):
     record = ingest_file(
-        lake, landing_file(tmp_path / "landing", "infoclimat.json"), run_id="r1", now=NOW
+        lake, LANDING, landing_file(tmp_path / "landing", "infoclimat.json"), run_id="r1", now=NOW
     )
     (tmp_path / "raw" / record.raw_key).write_bytes(CONTENT + b" ")
     with pytest.raises(DataContractError, match=SHA):
@@ -134,13 +145,19 @@ def test_tampered_raw_bytes_are_refused(lake, tmp_path):
 
 def test_manifest_lists_every_record_of_the_run(lake, tmp_path):
     records = [
-        ingest_file(lake, landing_file(tmp_path / "l", name, content), run_id="r1", now=NOW)
+        ingest_file(
+            lake, LANDING, landing_file(tmp_path / "l", name, content), run_id="r1", now=NOW
+        )
         for name, content in (("a.json", b"{}"), ("b.json", b"[]"))
     ]
-    key = write_manifest(lake, records, run_id="r1", now=NOW)
+    key = write_manifest(lake, [r.to_dict() for r in records], run_id="r1", now=NOW)
     assert key == "_manifests/ingest_date=2024-10-08/run=r1.json"
     stored = json.loads((tmp_path / "raw" / key).read_bytes())
-    assert stored == {"run_id": "r1", "files": [r.to_dict() for r in records]}
+    assert stored == {
+        "run_id": "r1",
+        "written_at": NOW.isoformat(),
+        "files": [r.to_dict() for r in records],
+    }
     assert [f["name"] for f in stored["files"]] == ["a.json", "b.json"]
 
 

@@ -318,6 +318,7 @@ def test_run_status_file_and_rows_hold_only_json_types():
         "file": "b.xlsx",
         "source": "infoclimat",
         "ingest": "ingested",
+        "status": "failed",
         "sha256": "aaaaaaaaaaaa",
         "error": "sheet '0110' missing",
     }
