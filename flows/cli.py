@@ -38,6 +38,11 @@ def _summary(status: RunStatus) -> str:
     ]
     lines += [f"    FAILED {f.name}: {f.error}" for f in status.files if f.failed]
     lines += [
+        f"    drift {source}: {note}"
+        for source, notes in status.schema_drift().items()
+        for note in notes[:10]
+    ]
+    lines += [
         f"  records: extracted {quality['records_extracted']}, validated {quality['records_validated']}, "
         f"rejected {quality['records_rejected']}, outside window {quality['records_outside_window']}",
         f"  mongo: inserted {migration['inserted']}, updated {migration['updated']}, "
@@ -53,7 +58,16 @@ def _run(args: argparse.Namespace) -> int:
     from flows.params import RunParams
     from flows.pipeline import forecast_pipeline
 
-    params = RunParams(landing=str(Path(args.landing).resolve()), start=args.start, end=args.end, lake_block=args.lake_block, mongo_block=args.mongo_block, latency_iterations=args.latency_iterations)  # fmt: skip
+    landing = (
+        args.landing if args.landing.startswith("s3://") else str(Path(args.landing).resolve())
+    )
+    params = RunParams(
+        landing=landing, start=args.start, end=args.end, lake_block=args.lake_block,
+        mongo_block=args.mongo_block, latency_iterations=args.latency_iterations,
+        aws_block=args.aws_block, s3_endpoint_url=args.s3_endpoint_url, max_file_bytes=args.max_file_bytes,
+        infoclimat_stations=args.infoclimat_station or [], infoclimat_token_block=args.infoclimat_token_block,
+        infoclimat_url=args.infoclimat_url,
+    )  # fmt: skip
     if args.mongo_uri:
         # The URI goes into a block (stored as a secret), never into flow parameters or logs.
         save_mongo(args.mongo_uri, CLI_MONGO_BLOCK)
@@ -117,8 +131,9 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from blocks.names import LAKE_BLOCK, MONGO_BLOCK
+    from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
     from forecast.localstack import DEFAULT_PORT
+    from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
 
     parser = argparse.ArgumentParser(prog="forecast", description="Forecast 2.0 weather pipeline")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +154,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--lake-block", default=LAKE_BLOCK)
     run.add_argument("--mongo-block", default=MONGO_BLOCK)
     run.add_argument("--latency-iterations", type=int, default=5)
+    s3 = run.add_argument_group("S3 landing (s3://bucket/prefix)")
+    s3.add_argument(
+        "--aws-block", help="AwsCredentials block; default: the standard AWS chain (env, role)"
+    )
+    s3.add_argument(
+        "--s3-endpoint-url", help="S3 endpoint, e.g. a moto server (AWS_ENDPOINT_URL also works)"
+    )
+    run.add_argument(
+        "--max-file-bytes", type=int, default=50 * 1024 * 1024, help="refuse larger landing files"
+    )
+    api = run.add_argument_group("InfoClimat open-data API (needs --start and --end)")
+    api.add_argument(
+        "--infoclimat-station", action="append", metavar="ID", help="station to fetch (repeatable)"
+    )
+    api.add_argument(
+        "--infoclimat-token-block",
+        default=INFOCLIMAT_TOKEN_BLOCK,
+        help="Secret block holding the API token",
+    )
+    api.add_argument("--infoclimat-url", default=PRODUCTION_BASE_URL, help="API base URL")
     run.set_defaults(handler=_run)
 
     setup = commands.add_parser(

@@ -1,4 +1,4 @@
-"""Ingest subflow: landing area -> raw zone (immutable, deduplicated by sha256)."""
+"""Ingest subflow: landing area and InfoClimat API -> raw zone (immutable, deduplicated by sha256)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,30 @@ from prefect import flow
 
 from flows.params import RunParams
 from forecast.ingest import RawObject
-from tasks.ingest import copy_to_raw, discover_landing
+from tasks.ingest import (
+    api_records,
+    copy_to_raw,
+    discover_landing,
+    fetch_infoclimat,
+    plan_api_requests,
+)
 
 
 @flow(name="forecast-ingest")
 def ingest(params: RunParams, run_id: str) -> list[RawObject]:
-    """Copy every landing file into the raw zone once; return one record per landing file."""
+    """Copy every landing file and every API response into the raw zone once; one record each."""
     landing_files = discover_landing(params.landing_config)
-    futures = [
+    copies = [
         copy_to_raw.submit(f, params.landing_config, params.lake_block, run_id)
         for f in landing_files
     ]
-    return [future.result() for future in futures]
+    requests = plan_api_requests(params.infoclimat_stations, params.window)
+    fetches = [
+        fetch_infoclimat.submit(
+            r, params.infoclimat_url, params.infoclimat_token_block, params.lake_block, run_id
+        )
+        for r in requests
+    ]
+    return [c.result() for c in copies] + api_records(
+        requests, fetches, params.infoclimat_url, run_id
+    )

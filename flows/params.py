@@ -6,8 +6,9 @@ from datetime import date
 
 from pydantic import BaseModel, Field, model_validator
 
-from blocks.names import LAKE_BLOCK, MONGO_BLOCK
+from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
 from forecast.landing import LandingConfig
+from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
 from forecast.validate import Window
 
 
@@ -37,6 +38,16 @@ class RunParams(BaseModel):
         default=None,
         description="S3 endpoint of the landing (e.g. a moto server); overrides the block's.",
     )
+    infoclimat_stations: list[str] = Field(
+        default_factory=list,
+        description="InfoClimat stations to fetch from the API for [start, end].",
+    )
+    infoclimat_token_block: str = Field(
+        default=INFOCLIMAT_TOKEN_BLOCK, description="Secret block of the API token."
+    )
+    infoclimat_url: str = Field(
+        default=PRODUCTION_BASE_URL, description="InfoClimat open-data API base URL."
+    )
     max_file_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1, description="Landing files larger than this are refused."
     )
@@ -45,6 +56,8 @@ class RunParams(BaseModel):
     def _ordered_window(self) -> RunParams:
         if self.start and self.end and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.infoclimat_stations and not (self.start and self.end):
+            raise ValueError("fetching InfoClimat stations from the API needs both start and end")
         return self
 
     @property

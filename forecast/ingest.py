@@ -129,49 +129,66 @@ def ingest_file(
     left as it is and the record says why.
     """
     if file.size > max_bytes:
-        return _refused(
-            file, run_id, now, f"file is {file.size} bytes, over the {max_bytes}-byte limit"
+        return refused(
+            file.source,
+            file.name,
+            file.location,
+            run_id,
+            now,
+            f"file is {file.size} bytes, over the {max_bytes}-byte limit",
         )
     content = landing.read(file)
     if len(content) > max_bytes:
-        return _refused(
-            file, run_id, now, f"file is {len(content)} bytes, over the {max_bytes}-byte limit"
+        return refused(
+            file.source,
+            file.name,
+            file.location,
+            run_id,
+            now,
+            f"file is {len(content)} bytes, over the {max_bytes}-byte limit",
         )
-    sha256 = hashlib.sha256(content).hexdigest()
-    record = RawObject(
+    return ingest_bytes(
+        lake,
+        content,
         source=file.source,
         name=file.name,
-        raw_key=raw_key(file.source, now.date().isoformat(), sha256, file.name),
+        origin=file.location,
+        run_id=run_id,
+        now=now,
+    )
+
+
+def ingest_bytes(
+    lake: Lake, content: bytes, *, source: str, name: str, origin: str, run_id: str, now: datetime
+) -> RawObject:
+    """Store ``content`` in the raw zone once (claim-first, conditional writes); see the module doc."""
+    sha256 = hashlib.sha256(content).hexdigest()
+    record = RawObject(
+        source=source,
+        name=name,
+        raw_key=raw_key(source, now.date().isoformat(), sha256, name),
         sha256=sha256,
         size=len(content),
         ingested_at=now.isoformat(),
         run_id=run_id,
         status="ingested",
-        landing=file.location,
+        landing=origin,
     )
     if not lake.write_new(RAW, index_key(sha256), _json(record.to_dict())):
         previous = RawObject.from_dict(lake.read_json(RAW, index_key(sha256)))
         record = dataclasses.replace(
-            previous, run_id=run_id, status="already_ingested", landing=file.location
+            previous, run_id=run_id, status="already_ingested", landing=origin
         )
     if not lake.exists(RAW, record.raw_key):
         lake.write_new(RAW, record.raw_key, content)  # first copy, or repair of an unfinished claim
     return record
 
 
-def _refused(file: LandingFile, run_id: str, now: datetime, error: str) -> RawObject:
-    return RawObject(
-        file.source,
-        file.name,
-        "",
-        "",
-        file.size,
-        now.isoformat(),
-        run_id,
-        "refused",
-        file.location,
-        error,
-    )
+def refused(
+    source: str, name: str, origin: str, run_id: str, now: datetime, error: str, size: int = 0
+) -> RawObject:
+    """Return the record of an input that was not stored (too large, or never received)."""
+    return RawObject(source, name, "", "", size, now.isoformat(), run_id, "refused", origin, error)
 
 
 def _json(value: object) -> bytes:

@@ -365,7 +365,7 @@ def file_outcome(
         if rows:
             bounds = pc.min_max(observations.column("timestamp")).as_py()
             first, last = bounds["min"].isoformat(), bounds["max"].isoformat()
-        drift = tuple(getattr(parsed, "drift", ()))
+        drift = tuple(parsed.drift)
     if status is None:
         status = "refused" if record.status == "refused" else ("failed" if error else "parsed")
     return FileOutcome(
@@ -401,10 +401,18 @@ class RunStatus:
             "window": self.window,
             "files": [asdict(f) for f in self.files],
             "files_failed": sum(f.failed for f in self.files),
+            "schema_drift": self.schema_drift(),
             "quality": self.quality,
             "migration": self.migration,
             "reports": self.reports,
         }
+
+    def schema_drift(self) -> dict[str, list[str]]:
+        """Return, per source, the schema-drift notes of its files ("<file>: <note>")."""
+        drift: dict[str, list[str]] = {}
+        for f in self.files:
+            drift.setdefault(f.source, []).extend(f"{f.name}: {note}" for note in f.drift)
+        return {source: notes for source, notes in drift.items() if notes}
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Return one row per file with its outcome."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect.blocks.core import Block
+from prefect.blocks.system import Secret
 from prefect_aws import AwsCredentials
 
 from blocks.lake import ForecastLake
@@ -33,6 +34,11 @@ def load_lake(name: str) -> Lake:
     """Return the lake described by the ``ForecastLake`` block ``name`` and its zone blocks."""
     references = _load(ForecastLake, name).references()
     return Lake({zone: _load(Block, reference) for zone, reference in references.items()})
+
+
+def load_secret(name: str) -> str:
+    """Return the value of the Prefect ``Secret`` block ``name`` (never logged)."""
+    return str(_load(Secret, name).get())
 
 
 def load_mongo(name: str) -> MongoTarget:

@@ -6,11 +6,20 @@ from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 
 from forecast import ingest
 from forecast.ingest import RawObject
 from forecast.landing import LandingConfig, LandingFile
-from tasks.config import load_lake, load_landing, retry_transient
+from forecast.sources.infoclimat_api import (
+    REDACTED,
+    ApiRequest,
+    InfoClimatClient,
+    plan_requests,
+    request_url,
+)
+from forecast.validate import Window
+from tasks.config import load_lake, load_landing, load_secret, retry_transient
 
 
 @task(
@@ -57,3 +66,57 @@ def copy_to_raw(
         "%s %s -> raw/%s %s", record.status, record.name, record.raw_key, record.error or ""
     )
     return record
+
+
+@task(cache_policy=NO_CACHE, retries=0)
+def plan_api_requests(stations: list[str], window: Window) -> list[ApiRequest]:
+    """Split the window into API requests (7 days each, all stations per request)."""
+    if not stations or window.start is None or window.end is None:
+        return []
+    requests = plan_requests(stations, window.start, window.end)
+    get_run_logger().info(
+        "InfoClimat API: %d requests for %d stations", len(requests), len(stations)
+    )
+    return requests
+
+
+# The client retries 429/5xx/timeouts itself (backoff with jitter); the task adds one more try
+# for a transient failure of the whole exchange. The body is stored exactly as received.
+@task(
+    cache_policy=NO_CACHE, retries=1, retry_delay_seconds=[30], retry_condition_fn=retry_transient
+)
+def fetch_infoclimat(
+    request: ApiRequest, api_url: str, token_block: str, lake_block: str, run_id: str
+) -> RawObject:
+    """Fetch one API window and store the response body in the raw zone."""
+    with InfoClimatClient(api_url, load_secret(token_block)) as client:
+        response = client.fetch(request)
+    record = ingest.ingest_bytes(
+        load_lake(lake_block), response.body, source="infoclimat", name=response.file_name(),
+        origin=response.url, run_id=run_id, now=datetime.now(UTC),
+    )  # fmt: skip
+    get_run_logger().info(
+        "%s %s (%d bytes) -> raw/%s", record.status, response.url, record.size, record.raw_key
+    )
+    return record
+
+
+def api_records(
+    requests: list[ApiRequest], futures: list[PrefectFuture[RawObject]], api_url: str, run_id: str
+) -> list[RawObject]:
+    """Wait for API fetches; a failed request becomes a refused record carrying its error."""
+    records = []
+    for request, future in zip(requests, futures, strict=True):
+        future.wait()
+        result = future.state.result(raise_on_failure=False)
+        if isinstance(result, RawObject):
+            records.append(result)
+        else:
+            name = (
+                f"infoclimat-api_{'-'.join(sorted(request.stations))}_{request.start}_{request.end}"
+            )
+            origin = request_url(api_url, request, REDACTED)
+            records.append(
+                ingest.refused("infoclimat", name, origin, run_id, datetime.now(UTC), str(result))
+            )
+    return records

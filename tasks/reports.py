@@ -77,4 +77,6 @@ def _status_markdown(status: RunStatus) -> str:
     lines = [f"# Run {status.status}", "", f"- run id: `{status.run_id}`", f"- window: {status.window}",
              f"- duration: {document['duration_s']} s", "", "| file | source | ingest | status | sha256 | error |", "|---|---|---|---|---|---|"]  # fmt: skip
     lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in status.to_rows()]
+    for source, notes in status.schema_drift().items():
+        lines += ["", f"## Schema drift: {source}", "", *(f"- {note}" for note in notes[:50])]
     return "\n".join(lines) + "\n"

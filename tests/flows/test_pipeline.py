@@ -136,3 +136,28 @@ def test_missing_block_fails_at_once_naming_it_and_the_command(landing):
 
     with pytest.raises(ConfigurationError, match=r"block 'no-such-lake' .*forecast setup"):
         forecast_pipeline(RunParams(landing=str(landing), lake_block="no-such-lake"))
+
+
+def test_schema_drift_is_reported_per_source_and_the_file_still_loads(
+    stack, tmp_path, mongo_server
+):
+    import openpyxl
+
+    from forecast.samples import write_wunderground_workbook
+
+    landing = tmp_path / "drift"
+    path = landing / "Weather Underground - La Madeleine, FR.xlsx"
+    sample = write_wunderground_workbook(path, first_day=date(2024, 10, 14), days=1)
+    workbook = openpyxl.load_workbook(path)
+    workbook["141024"]["M1"] = "Feels Like"  # a column the pipeline does not know
+    workbook["141024"]["M3"] = "55.0\xa0°F"
+    workbook.save(path)
+    status = forecast_pipeline(stack(landing))
+    assert status.status == "success"
+    document = json.loads((stack.lake / "reports" / "latest" / "pipeline_status.json").read_text())
+    assert document["schema_drift"] == {
+        "wunderground": [
+            "Weather Underground - La Madeleine, FR.xlsx: sheet '141024': extra column 'Feels Like' ignored"
+        ]
+    }
+    assert _counts(mongo_server, stack.database) == {"ILAMAD25": sample.rows["141024"]}
