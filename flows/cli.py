@@ -113,6 +113,18 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _token(args: argparse.Namespace) -> int:
+    from prefect.blocks.system import Secret
+
+    token = sys.stdin.readline().strip()  # stdin, not argv: keeps it out of shell history and ps
+    if not token:
+        _write(sys.stderr, "forecast token: error: no token on standard input")
+        return EXIT_FAILED
+    Secret(value=token).save(args.block, overwrite=True)
+    _write(sys.stdout, f"token saved in Secret block {args.block!r}")
+    return EXIT_OK
+
+
 def _demo(args: argparse.Namespace) -> int:
     from forecast.samples import write_demo_landing
 
@@ -190,6 +202,12 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--port", type=int, default=DEFAULT_PORT)
         sub.set_defaults(handler=handler)
+
+    token = commands.add_parser(
+        "token", help="save the InfoClimat API token (read from stdin) in a Secret block"
+    )
+    token.add_argument("--block", default=INFOCLIMAT_TOKEN_BLOCK)
+    token.set_defaults(handler=_token)
 
     demo = commands.add_parser("demo", help="write demo inputs in the real source formats")
     demo.add_argument("--out", required=True)
