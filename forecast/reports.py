@@ -337,6 +337,9 @@ class FileOutcome:
     observations: int = 0
     drift: tuple[str, ...] = ()
     landing: str = ""
+    size: int = 0
+    ingested_at: str = ""
+    run_id: str = ""
 
     def __post_init__(self) -> None:
         if self.error is not None and self.status == "parsed":
@@ -372,7 +375,8 @@ def file_outcome(
         name=record.name, source=record.source, sha256=record.sha256, raw_key=record.raw_key,
         ingest_status=record.status, error=error if error is not None else record.error, status=status,
         stations=stations, first_observation=first, last_observation=last, observations=rows,
-        drift=drift, landing=record.landing,
+        drift=drift, landing=record.landing, size=record.size, ingested_at=record.ingested_at,
+        run_id=record.run_id,
     )  # fmt: skip
 
 

@@ -122,3 +122,39 @@ def test_index_marker_records_where_the_content_lives(tmp_path):
     )
     marker = lake.read_json("raw", index_key(record.sha256))
     assert marker["raw_key"] == record.raw_key and marker["landing"] == "s3://b/k"
+
+
+def test_manifest_entry_has_every_field_the_operators_need(tmp_path):
+    from dataclasses import asdict
+
+    from forecast.reports import file_outcome
+
+    record = ingest_bytes(
+        lake_at(tmp_path),
+        b"{}",
+        source="infoclimat",
+        name="a.json",
+        origin="x",
+        run_id="r9",
+        now=NOW,
+    )
+    entry = asdict(file_outcome(record, error="file 'a.json': not valid JSON"))
+    required = {
+        "sha256",
+        "size",
+        "source",
+        "stations",
+        "first_observation",
+        "last_observation",
+        "ingested_at",
+        "run_id",
+        "status",
+        "error",
+    }
+    assert required <= set(entry)
+    assert (entry["size"], entry["run_id"], entry["status"], entry["ingested_at"]) == (
+        2,
+        "r9",
+        "failed",
+        NOW.isoformat(),
+    )
