@@ -6,7 +6,7 @@ from prefect import flow
 
 from flows.params import RunParams
 from forecast.ingest import RawObject, unique_contents
-from forecast.reports import FileOutcome
+from forecast.reports import FileOutcome, per_input
 from forecast.sources.common import Parsed
 from tasks.transform import (
     combine,
@@ -21,11 +21,12 @@ from tasks.transform import (
 def transform(
     raw_objects: list[RawObject], params: RunParams, run_id: str
 ) -> tuple[Parsed, list[FileOutcome]]:
-    """Parse the raw objects the window needs (cached by content); a bad file fails alone."""
+    """Parse each content the window needs once (cached by content); a bad file fails alone."""
     selected, skipped = select_for_window(
         unique_contents(raw_objects), params.window, params.lake_block
     )
     futures = [parse_raw_object.submit(record, params.lake_block) for record in selected]
     parsed, outcomes = file_outcomes(selected, futures)
-    record_outcomes(skipped + outcomes, params.lake_block, run_id)
-    return combine(parsed), skipped + outcomes
+    files = per_input(raw_objects, skipped + outcomes)
+    record_outcomes(files, params.lake_block, run_id)
+    return combine(parsed), files

@@ -6,9 +6,11 @@ table for a Prefect artifact), ``to_markdown()`` and ``to_dict()`` (the JSON fil
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 import pyarrow as pa
@@ -378,6 +380,33 @@ def file_outcome(
         drift=drift, landing=record.landing, size=record.size, ingested_at=record.ingested_at,
         run_id=record.run_id,
     )  # fmt: skip
+
+
+def per_input(records: Sequence[Any], outcomes: Sequence[FileOutcome]) -> list[FileOutcome]:
+    """Return one outcome per input record, from outcomes computed once per content.
+
+    Two landing files with the same bytes are stored and parsed once, but each keeps its own
+    manifest entry: its own landing location, name and ingest status, the content's results.
+    """
+    by_sha = {o.sha256: o for o in outcomes if o.sha256}
+    expanded = []
+    for record in records:
+        outcome = by_sha.get(record.sha256) if record.sha256 else None
+        if outcome is None:  # refused inputs have no content
+            outcome = next(
+                (o for o in outcomes if o.landing == record.landing and not o.sha256), None
+            )
+        if outcome is None:  # never drop an input silently: make the gap visible
+            outcome = file_outcome(record, error="no outcome was recorded for this input")
+        api = not record.landing or record.landing.startswith(("http://", "https://"))
+        own_name = record.name if api else PurePosixPath(record.landing).name
+        expanded.append(
+            dataclasses.replace(
+                outcome, name=own_name, landing=record.landing, ingest_status=record.status,
+                run_id=record.run_id,
+            )
+        )  # fmt: skip
+    return expanded
 
 
 @dataclass(frozen=True)

@@ -158,3 +158,33 @@ def test_manifest_entry_has_every_field_the_operators_need(tmp_path):
         "failed",
         NOW.isoformat(),
     )
+
+
+def test_two_landing_files_with_one_content_keep_two_manifest_entries(tmp_path):
+    from forecast.reports import file_outcome, per_input
+
+    lake = lake_at(tmp_path)
+    first = ingest_bytes(
+        lake,
+        b"{}",
+        source="wunderground",
+        name="a.xlsx",
+        origin="s3://b/x/a.xlsx",
+        run_id="r",
+        now=NOW,
+    )
+    second = ingest_bytes(
+        lake,
+        b"{}",
+        source="wunderground",
+        name="b.xlsx",
+        origin="s3://b/y/b.xlsx",
+        run_id="r",
+        now=NOW,
+    )
+    outcomes = per_input([first, second], [file_outcome(first, error="bad")])
+    assert [(o.name, o.landing, o.ingest_status, o.status) for o in outcomes] == [
+        ("a.xlsx", "s3://b/x/a.xlsx", "ingested", "failed"),
+        ("b.xlsx", "s3://b/y/b.xlsx", "already_ingested", "failed"),
+    ]
+    assert per_input([first], [])[0].error == "no outcome was recorded for this input"
