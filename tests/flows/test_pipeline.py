@@ -161,3 +161,12 @@ def test_schema_drift_is_reported_per_source_and_the_file_still_loads(
         ]
     }
     assert _counts(mongo_server, stack.database) == {"ILAMAD25": sample.rows["141024"]}
+
+
+def test_a_windowed_rerun_skips_raw_contents_outside_the_window(stack, landing):
+    forecast_pipeline(stack(landing))  # records each content's span
+    later = forecast_pipeline(stack(landing, start=date(2024, 10, 20), end=date(2024, 10, 26)))
+    assert {f.status for f in later.files} == {"outside_window"}
+    assert later.quality["records_extracted"] == 0 and later.status == "success"
+    inside = forecast_pipeline(stack(landing, start=date(2024, 10, 15), end=date(2024, 10, 15)))
+    assert {f.status for f in inside.files} == {"parsed"}
