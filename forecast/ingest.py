@@ -128,25 +128,12 @@ def ingest_file(
     A file larger than ``max_bytes`` is refused (not read, not copied); the landing file is
     left as it is and the record says why.
     """
-    if file.size > max_bytes:
-        return refused(
-            file.source,
-            file.name,
-            file.location,
-            run_id,
-            now,
-            f"file is {file.size} bytes, over the {max_bytes}-byte limit",
-        )
-    content = landing.read(file)
-    if len(content) > max_bytes:
-        return refused(
-            file.source,
-            file.name,
-            file.location,
-            run_id,
-            now,
-            f"file is {len(content)} bytes, over the {max_bytes}-byte limit",
-        )
+    size = file.size  # the listing's size: an oversized file is refused without being read
+    content = landing.read(file) if size <= max_bytes else b""
+    size = len(content) if size <= max_bytes else size
+    if size > max_bytes:
+        error = f"file is {size} bytes, over the {max_bytes}-byte limit"
+        return refused(file.source, file.name, file.location, run_id, now, error, size=size)
     return ingest_bytes(
         lake,
         content,

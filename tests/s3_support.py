@@ -24,15 +24,6 @@ REGION = "eu-west-1"
 AIRBYTE_PREFIX = "airbyte-sync/"
 AIRBYTE_FOLDERS = {".json": "infoclimat", ".xlsx": "wunderground"}
 
-DEMO_COUNTS = {
-    "07015": 36,
-    "00052": 217,
-    "000R5": 217,
-    "STATIC0010": 217,
-    "ILAMAD25": 468,
-    "IICHTE19": 464,
-}
-
 
 class MotoS3:
     """A running moto server and the few S3 operations tests need."""

@@ -11,6 +11,26 @@ from pathlib import Path
 
 import pymongo
 
+REAL_COUNTS = {
+    "ILAMAD25": 1908,
+    "IICHTE19": 1899,
+    "07015": 60,
+    "00052": 361,
+    "000R5": 361,
+    "STATIC0010": 361,
+}
+"""Observations per station in ../shared/data/raw (FORMATS.md: 4,950 in all)."""
+
+DEMO_COUNTS = {
+    "07015": 36,
+    "00052": 217,
+    "000R5": 217,
+    "STATIC0010": 217,
+    "ILAMAD25": 468,
+    "IICHTE19": 464,
+}
+"""Observations per station written by ``forecast.samples.write_demo_landing`` (1,619 in all)."""
+
 
 def free_port() -> int:
     """Return a TCP port that is free on 127.0.0.1 right now."""

@@ -14,15 +14,7 @@ from flows.pipeline import forecast_pipeline
 from forecast.errors import ConfigurationError
 from forecast.samples import write_demo_landing
 from tasks.reports import ARTIFACT_KEYS
-
-DEMO_COUNTS = {
-    "07015": 36,
-    "00052": 217,
-    "000R5": 217,
-    "STATIC0010": 217,
-    "ILAMAD25": 468,
-    "IICHTE19": 464,
-}
+from tests.support import DEMO_COUNTS
 
 
 @pytest.fixture

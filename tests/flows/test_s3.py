@@ -19,7 +19,8 @@ from forecast.ingest import ingest_file
 from forecast.lake import ZONES, Lake, S3Zone
 from forecast.landing import S3Landing
 from forecast.samples import write_demo_landing
-from tests.s3_support import AIRBYTE_PREFIX, DEMO_COUNTS, moto_s3, station_counts
+from tests.s3_support import AIRBYTE_PREFIX, moto_s3, station_counts
+from tests.support import DEMO_COUNTS
 
 DEMO_TOTAL = sum(DEMO_COUNTS.values())
 DEMO_NAMES = {

@@ -5,17 +5,11 @@ from __future__ import annotations
 import pytest
 
 from flows.cli import main
+from tests.support import REAL_COUNTS
 
 pytestmark = pytest.mark.realdata
 
-EXPECTED = {
-    "ILAMAD25": 1908,
-    "IICHTE19": 1899,
-    "07015": 60,
-    "00052": 361,
-    "000R5": 361,
-    "STATIC0010": 361,
-}
+EXPECTED = REAL_COUNTS
 DATABASE = "forecast_2_0"  # what `--mongo-uri` loads into: the production database name
 
 

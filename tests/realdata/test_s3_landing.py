@@ -12,17 +12,11 @@ import pytest
 from blocks.local import save_local_lake, save_mongo
 from flows.cli import main
 from tests.s3_support import AIRBYTE_PREFIX, moto_s3, station_counts
+from tests.support import REAL_COUNTS
 
 pytestmark = pytest.mark.realdata
 
-EXPECTED = {
-    "ILAMAD25": 1908,
-    "IICHTE19": 1899,
-    "07015": 60,
-    "00052": 361,
-    "000R5": 361,
-    "STATIC0010": 361,
-}
+EXPECTED = REAL_COUNTS
 REAL_KEYS = [
     "airbyte-sync/infoclimat/Data_Source1_011024-071024.json",
     "airbyte-sync/wunderground/Weather Underground - Ichtegem, BE.xlsx",
