@@ -253,14 +253,17 @@ def _time_of_day(cells: tuple[object, ...]) -> pa.Array:
     try:
         return pa.array(cells, pa.time64("us"))  # a workbook: calamine gives datetime.time
     except (pa.ArrowTypeError, pa.ArrowInvalid):
-        pass
+        return _clock_text(_time_text(cells))  # a CSV export, or text among the times
+
+
+def _time_text(cells: tuple[object, ...]) -> pa.Array:
+    """Return Time cells as text: as they are for a CSV, ISO for workbook time values."""
     try:
-        text = pa.array(cells, pa.string())  # a CSV export: every cell is text
+        return pa.array(cells, pa.string())  # a CSV export: every cell is text
     except (pa.ArrowTypeError, pa.ArrowInvalid):  # a workbook with some text in Time
-        text = pa.array(
+        return pa.array(
             [c.isoformat() if isinstance(c, time) else str(c) for c in cells], pa.string()
         )
-    return _clock_text(text)
 
 
 def _local_times(
