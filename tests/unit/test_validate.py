@@ -137,3 +137,12 @@ def test_window_keeps_inclusive_utc_dates_and_counts_the_rest():
 def test_every_rule_is_documented_in_the_generated_catalogue():
     text = catalogue_markdown()
     assert all(f"`{rule.id}`" in text for rule in RULES)
+
+
+def test_committed_data_quality_doc_is_generated_from_the_catalogue():
+    from pathlib import Path
+
+    committed = (Path(__file__).resolve().parents[2] / "docs" / "data-quality.md").read_text(
+        encoding="utf-8"
+    )
+    assert committed == catalogue_markdown(), "regenerate it: make docs"
