@@ -7,6 +7,7 @@ lives in a project-local directory and survives restarts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -54,15 +55,10 @@ class LocalMongo:
             return probe.connect_ex((self.host, self.port)) == 0
 
     def _pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        """Return the pid in the pid file if that process is alive, else None."""
+        text = self.pid_file.read_text().strip() if self.pid_file.is_file() else ""
+        pid = int(text) if text.isdigit() else None
+        return pid if pid is not None and _alive(pid) else None
 
     def status(self) -> str:
         """Return "running (pid N)", "port in use by another process" or "stopped"."""
@@ -163,7 +159,5 @@ def _wait_exit(pid: int, timeout_s: float) -> bool:
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the server is our own child (no-op otherwise)."""
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return

@@ -127,8 +127,3 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
                 f"column {field.name!r} ({column.type}) cannot be cast to {field.type}: {exc}"
             ) from exc
     return pa.Table.from_arrays(columns, schema=schema)
-
-
-def empty(schema: pa.Schema) -> pa.Table:
-    """Return an empty table of ``schema``."""
-    return schema.empty_table()

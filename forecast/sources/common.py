@@ -99,11 +99,6 @@ def constant(value: object, length: int, type_: pa.DataType) -> pa.Array:
     return pa.repeat(pa.scalar(value, type_), length) if length else pa.array([], type_)
 
 
-def empty_lists(length: int) -> pa.Array:
-    """Return ``length`` empty list<string> values."""
-    return collect_messages([], length)
-
-
 def flags_where(masks: dict[str, pa.Array], length: int) -> pa.Array:
     """Return a list<string> column holding, per row, the names of the ``masks`` true there."""
     return collect_messages(

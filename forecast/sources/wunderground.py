@@ -16,6 +16,7 @@ A one-sheet CSV export (``.csv``) goes through the same per-day code (``parse_cs
 
 from __future__ import annotations
 
+import calendar
 import io
 import posixpath
 import re
@@ -193,12 +194,12 @@ def _layout(
 
 def day_of(name: str) -> datetime | None:
     """Return the date a DDMMYY sheet name (or file-name token) stands for, or None."""
-    if _SHEET_DATE.match(name):
-        try:
-            return datetime.strptime(name, "%d%m%y")
-        except ValueError:
-            return None
-    return None
+    if not _SHEET_DATE.match(name):
+        return None
+    day, month, year = int(name[:2]), int(name[2:4]), 2000 + int(name[4:])
+    if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]:
+        return datetime(year, month, day)
+    return None  # six digits that are not a date, e.g. 320124
 
 
 def _text_column(cells: tuple[object, ...]) -> pa.Array:
