@@ -1,7 +1,8 @@
 """The ``forecast`` command: run the pipeline, manage the local stack, make demo inputs.
 
 Exit codes: 0 success, 1 failure (one-line reason on stderr), 2 usage error, 3 partial success
-(some files or documents failed; the good data was loaded).
+(some files or documents failed; the good data was loaded), 4 held (station-days over the
+rejection threshold were held back in rejected/; everything else was loaded).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from flows.params import RunParams
     from forecast.reports import RunStatus
 
-EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL, EXIT_HELD = 0, 1, 3, 4
 
 
 def _home() -> Path:
@@ -44,7 +46,10 @@ def _summary(status: RunStatus) -> str:
     ]
     lines += [
         f"  records: extracted {quality['records_extracted']}, validated {quality['records_validated']}, "
-        f"rejected {quality['records_rejected']}, outside window {quality['records_outside_window']}",
+        f"rejected {quality['records_rejected']}, held {quality['records_held']}, "
+        f"collapsed {quality['duplicates_collapsed']}, outside window {quality['records_outside_window']}",
+        f"  quality: completeness {quality['completeness_score']} %, anomalies {quality['anomalies_detected']} "
+        f"on {quality['records_with_anomalies']} records, mean score {quality['mean_score']}",
         f"  mongo: inserted {migration['inserted']}, updated {migration['updated']}, "
         f"unchanged {migration['unchanged']}, failed {migration['failed']} ({migration['docs_per_s']} docs/s)",
         f"  reports: {', '.join(document['reports'].values()) if document['reports'] else 'reports/run=' + status.run_id}",
@@ -52,11 +57,31 @@ def _summary(status: RunStatus) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _execute(params: RunParams, mongo_uri: str | None) -> int:
+    """Run the pipeline, print its summary and return the exit code of its state."""
     from blocks.local import save_mongo
     from blocks.names import CLI_MONGO_BLOCK
-    from flows.params import RunParams
     from flows.pipeline import forecast_pipeline
+    from forecast.errors import RejectionThresholdExceeded
+    from forecast.reports import RunStatus
+
+    if mongo_uri:
+        # The URI goes into a block (stored as a secret), never into flow parameters or logs.
+        save_mongo(mongo_uri, CLI_MONGO_BLOCK)
+        params = params.model_copy(update={"mongo_block": CLI_MONGO_BLOCK})
+    try:
+        status = forecast_pipeline(params)
+    except RejectionThresholdExceeded as exc:
+        if isinstance(exc.status, RunStatus):
+            _write(sys.stdout, _summary(exc.status))
+        _write(sys.stderr, f"forecast: held: {exc}")
+        return EXIT_HELD
+    _write(sys.stdout, _summary(status))
+    return {"success": EXIT_OK, "partial": EXIT_PARTIAL}.get(status.status, EXIT_FAILED)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from flows.params import RunParams
 
     landing = (
         args.landing if args.landing.startswith("s3://") else str(Path(args.landing).resolve())
@@ -66,15 +91,44 @@ def _run(args: argparse.Namespace) -> int:
         mongo_block=args.mongo_block, latency_iterations=args.latency_iterations,
         aws_block=args.aws_block, s3_endpoint_url=args.s3_endpoint_url, max_file_bytes=args.max_file_bytes,
         infoclimat_stations=args.infoclimat_station or [], infoclimat_token_block=args.infoclimat_token_block,
-        infoclimat_url=args.infoclimat_url,
+        infoclimat_url=args.infoclimat_url, max_rejection_rate=args.max_rejection_rate,
     )  # fmt: skip
-    if args.mongo_uri:
-        # The URI goes into a block (stored as a secret), never into flow parameters or logs.
-        save_mongo(args.mongo_uri, CLI_MONGO_BLOCK)
-        params = params.model_copy(update={"mongo_block": CLI_MONGO_BLOCK})
-    status = forecast_pipeline(params)
-    _write(sys.stdout, _summary(status))
-    return {"success": EXIT_OK, "partial": EXIT_PARTIAL}.get(status.status, EXIT_FAILED)
+    return _execute(params, args.mongo_uri)
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _requeue(args: argparse.Namespace) -> int:
+    """Replay quarantines under the current rules: one pipeline run per quarantined run."""
+    from flows.params import RunParams
+    from forecast import zones
+    from tasks.config import load_lake
+
+    lake = load_lake(args.lake_block)
+    pending = [q for q in zones.quarantines(lake, args.run) if not q.requeued_by]
+    if args.list or not pending:
+        for q in zones.quarantines(lake, args.run):
+            state = f"requeued by {q.requeued_by}" if q.requeued_by else "pending"
+            _write(sys.stdout, f"{q.run_id} ({q.run_date}): {q.rows} rows {q.rules} - {state}")
+        if not pending and not args.list:
+            _write(sys.stderr, "forecast requeue: nothing pending in the rejected zone")
+        return EXIT_OK
+    if args.run is None and not args.all:
+        _write(sys.stderr, "forecast requeue: give --run RUN_ID, --all or --list")
+        return EXIT_FAILED
+    codes = []
+    for quarantine in pending:
+        _write(sys.stdout, f"requeue of run {quarantine.run_id}: {quarantine.rows} rows")
+        params = RunParams(
+            requeue_run=quarantine.run_id,
+            start=_day(quarantine.window.get("start")), end=_day(quarantine.window.get("end")),
+            lake_block=args.lake_block, mongo_block=args.mongo_block,
+            max_rejection_rate=args.max_rejection_rate,
+        )  # fmt: skip
+        codes.append(_execute(params, args.mongo_uri))
+    return max(codes)
 
 
 def _setup(args: argparse.Namespace) -> int:
@@ -135,9 +189,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
-    from forecast.rules import catalogue_markdown
+    from forecast.quality_docs import data_quality_markdown
 
-    Path(args.out).write_text(catalogue_markdown(), encoding="utf-8")
+    Path(args.out).write_text(data_quality_markdown(), encoding="utf-8")
     _write(sys.stdout, f"wrote {args.out}")
     return EXIT_OK
 
@@ -145,6 +199,7 @@ def _docs(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
     from forecast.localstack import DEFAULT_PORT
+    from forecast.rules import DEFAULT_MAX_REJECTION_RATE
     from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
 
     parser = argparse.ArgumentParser(prog="forecast", description="Forecast 2.0 weather pipeline")
@@ -166,6 +221,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--lake-block", default=LAKE_BLOCK)
     run.add_argument("--mongo-block", default=MONGO_BLOCK)
     run.add_argument("--latency-iterations", type=int, default=5)
+    run.add_argument(
+        "--max-rejection-rate", type=float, default=DEFAULT_MAX_REJECTION_RATE,
+        help="hold back station-days rejected above this share and fail (default %(default)s)",
+    )  # fmt: skip
     s3 = run.add_argument_group("S3 landing (s3://bucket/prefix)")
     s3.add_argument(
         "--aws-block", help="AwsCredentials block; default: the standard AWS chain (env, role)"
@@ -187,6 +246,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     api.add_argument("--infoclimat-url", default=PRODUCTION_BASE_URL, help="API base URL")
     run.set_defaults(handler=_run)
+
+    requeue = commands.add_parser(
+        "requeue", help="replay quarantined runs from the raw zone under the current rules"
+    )
+    which = requeue.add_mutually_exclusive_group()
+    which.add_argument("--run", metavar="RUN_ID", help="requeue this run's quarantine")
+    which.add_argument("--all", action="store_true", help="requeue every pending quarantine")
+    requeue.add_argument("--list", action="store_true", help="list quarantines and exit")
+    requeue.add_argument(
+        "--max-rejection-rate", type=float, default=DEFAULT_MAX_REJECTION_RATE,
+        help="threshold for the replay (raise it to release held partitions knowingly)",
+    )  # fmt: skip
+    requeue.add_argument("--mongo-uri", help="load into this MongoDB instead of the block's")
+    requeue.add_argument("--lake-block", default=LAKE_BLOCK)
+    requeue.add_argument("--mongo-block", default=MONGO_BLOCK)
+    requeue.set_defaults(handler=_requeue)
 
     setup = commands.add_parser(
         "setup", help="start the local MongoDB (unless --mongo-uri) and save the local blocks"

@@ -12,13 +12,19 @@ from tasks.ingest import (
     discover_landing,
     fetch_infoclimat,
     plan_api_requests,
+    quarantined_sources,
 )
 
 
 @flow(name="forecast-ingest")
 def ingest(params: RunParams, run_id: str) -> list[RawObject]:
-    """Copy every landing file and every API response into the raw zone once; one record each."""
-    landing_files = discover_landing(params.landing_config)
+    """Copy every landing file and every API response into the raw zone once; one record each.
+
+    A requeue reads nothing new: it returns the raw contents of the quarantined run.
+    """
+    if params.requeue_run:
+        return quarantined_sources(params.requeue_run, params.lake_block)
+    landing_files = discover_landing(params.landing_config) if params.landing else []
     copies = [
         copy_to_raw.submit(f, params.landing_config, params.lake_block, run_id)
         for f in landing_files

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
 from forecast.landing import LandingConfig
+from forecast.rules import DEFAULT_MAX_REJECTION_RATE
 from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
 from forecast.validate import Window
 
@@ -15,8 +16,10 @@ from forecast.validate import Window
 class RunParams(BaseModel):
     """Parameters of one pipeline run (no secrets: blocks are referenced by name)."""
 
-    landing: str = Field(
-        description="Directory holding InfoClimat JSON and Weather Underground workbooks."
+    landing: str | None = Field(
+        default=None,
+        description="Directory or s3:// prefix holding InfoClimat JSON and Weather Underground "
+        "workbooks; none for an API-only run or a requeue.",
     )
     start: date | None = Field(
         default=None, description="First UTC date to load (inclusive); default: all."
@@ -52,19 +55,34 @@ class RunParams(BaseModel):
         default=50 * 1024 * 1024, ge=1, description="Landing files larger than this are refused."
     )
 
+    max_rejection_rate: float = Field(
+        default=DEFAULT_MAX_REJECTION_RATE, ge=0.0, le=1.0,
+        description="A station-day with a larger share of rejected rows is held back whole and "
+        "the run fails (rule rejection_threshold).",
+    )  # fmt: skip
+    requeue_run: str | None = Field(
+        default=None,
+        description="Replay this run's quarantine (its raw contents, from the raw zone) under "
+        "the current rules instead of reading a landing area.",
+    )
+
     @model_validator(mode="after")
     def _ordered_window(self) -> RunParams:
         if self.start and self.end and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         if self.infoclimat_stations and not (self.start and self.end):
             raise ValueError("fetching InfoClimat stations from the API needs both start and end")
+        if self.requeue_run and (self.landing or self.infoclimat_stations):
+            raise ValueError("a requeue replays raw contents; it takes no landing or API stations")
+        if not (self.landing or self.requeue_run or self.infoclimat_stations):
+            raise ValueError("nothing to read: give a landing, API stations or a requeue_run")
         return self
 
     @property
     def landing_config(self) -> LandingConfig:
         """Where the landing area is and how to reach it."""
         return LandingConfig(
-            self.landing, self.aws_block, self.s3_endpoint_url, self.max_file_bytes
+            self.landing or "", self.aws_block, self.s3_endpoint_url, self.max_file_bytes
         )
 
     @property

@@ -1,19 +1,23 @@
-"""Validate subflow: rules, scores, quarantine; valid rows to processed/, rejects to rejected/."""
+"""Validate subflow: rules, scores, anomalies, quarantine; valid rows to processed/, rejects to
+rejected/, and the run's quality report."""
 
 from __future__ import annotations
 
 from prefect import flow
 
 from flows.params import RunParams
-from forecast.reports import QualityReport, quality_report
+from forecast.ingest import RawObject
+from forecast.quality import QualityReport
 from forecast.sources.common import Parsed
 from forecast.validate import Validation
-from tasks.validate import validate_observations, write_zones
+from tasks.validate import report_quality, validate_observations, write_zones
 
 
 @flow(name="forecast-validate")
-def validate(parsed: Parsed, params: RunParams, run_id: str) -> tuple[Validation, QualityReport]:
+def validate(
+    parsed: Parsed, raw_objects: list[RawObject], params: RunParams, run_id: str
+) -> tuple[Validation, QualityReport]:
     """Validate the run's observations, write both zones and report their quality."""
-    validation = validate_observations(parsed, params.window)
-    write_zones(validation, params.lake_block, run_id)
-    return validation, quality_report(parsed.observations, validation, parsed.stations)
+    validation = validate_observations(parsed, params.window, params.max_rejection_rate)
+    write_zones(validation, raw_objects, params.window, params.lake_block, run_id)
+    return validation, report_quality(parsed, validation, params.window)

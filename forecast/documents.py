@@ -106,7 +106,11 @@ def _station_plan(rows: pa.Table, station: dict[str, object], run: RunContext) -
         "timestamp": rows.column("timestamp"),
         "measurements": _measurements(rows, list(station["measurements"])),  # type: ignore[call-overload]
         "data_quality": _struct(
-            {"score": rows.column("quality_score"), "flags": rows.column("flags")}
+            {
+                "score": rows.column("quality_score"),
+                "flags": rows.column("flags"),
+                "rules": rows.column("quality_rules"),
+            }
         ),
         "metadata.source": rows.column("source"),
         "metadata.raw_key": rows.column("raw_key"),

@@ -38,6 +38,18 @@ class ConfigurationError(ForecastError):
     """Configuration is missing or wrong; the message says how to fix it (terminal)."""
 
 
+class RejectionThresholdExceeded(ForecastError):
+    """Station-days were rejected above the run's threshold: held back, not loaded (terminal).
+
+    ``status`` is the run's status (everything else was loaded and reported) so a caller can
+    still show it.
+    """
+
+    def __init__(self, message: str, status: object = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class TransientError(ForecastError):
     """A temporary failure of an external system; the operation may be retried as is."""
 

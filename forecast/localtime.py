@@ -39,23 +39,32 @@ def _assume(local: pa.Array, zone: str, *, ambiguous: str, nonexistent: str) -> 
 
 
 def _repeats(local: pa.Array) -> np.ndarray:
-    """Return a mask of values that already occurred earlier in ``local`` (row order)."""
-    values = local.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    """Return a mask of values that already occurred earlier in ``local`` (row order).
+
+    Nulls are not values: they never repeat, nor make a later value a repeat.
+    """
+    present = np.flatnonzero(local.is_valid().to_numpy(zero_copy_only=False))
+    values = local.drop_null().cast(pa.int64()).to_numpy()  # no nulls: exact int64, no NaN
     _, first = np.unique(values, return_index=True)
-    is_first = np.zeros(len(values), dtype=bool)
-    is_first[first] = True
-    return ~is_first
+    repeats = np.zeros(len(local), dtype=bool)
+    repeats[present] = True
+    repeats[present[first]] = False
+    return repeats
 
 
 def to_utc(local: pa.Array, zone: str) -> Localised:
-    """Return UTC instants for naive local timestamps in IANA ``zone`` (see module rules)."""
+    """Return UTC instants for naive local timestamps in IANA ``zone`` (see module rules).
+
+    A null local time (the source's time could not be read) gives a null instant, flagged
+    neither ambiguous nor non-existent.
+    """
     local = local.cast(pa.timestamp("ms"))
     earliest = _assume(local, zone, ambiguous="earliest", nonexistent="earliest")
     latest = _assume(local, zone, ambiguous="latest", nonexistent="latest")
-    differs = pc.not_equal(earliest, latest)
+    differs = pc.fill_null(pc.not_equal(earliest, latest), False)
     # Non-existent local times map back to a different wall-clock value; ambiguous ones do not.
     round_trip = pc.local_timestamp(earliest).cast(pa.timestamp("ms"))
-    nonexistent = pc.and_(differs, pc.not_equal(round_trip, local))
+    nonexistent = pc.and_(differs, pc.fill_null(pc.not_equal(round_trip, local), False))
     ambiguous = pc.and_(differs, pc.invert(nonexistent))
 
     resolved = pc.if_else(pc.and_(ambiguous, pa.array(_repeats(local))), latest, earliest).cast(

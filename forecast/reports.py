@@ -13,211 +13,12 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from forecast.mongo import LoadCounts, QueryTiming
-from forecast.rules import RULES
-from forecast.schema import MEASUREMENT_KEYS, STATIONS, conform
-from forecast.sources.common import has_flag
-from forecast.validate import Validation, Window
-
-WARN_RULES = tuple(rule.id for rule in RULES if rule.severity == "warn")
-
-
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, 6) if whole else 0.0
-
-
-def _markdown_table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "_no rows_"
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class StationQuality:
-    """Quality figures of one station in one run."""
-
-    source: str
-    station_id: str
-    records_extracted: int
-    records_outside_window: int
-    records_validated: int
-    records_rejected: int
-    anomalies_detected: int
-    mean_score: float
-    completeness: dict[str, float]  # measurement -> % of validated records with a value
-
-    @property
-    def rejection_rate(self) -> float:
-        """Rejected / (validated + rejected)."""
-        return _rate(self.records_rejected, self.records_validated + self.records_rejected)
-
-    @property
-    def completeness_score(self) -> float:
-        """Mean completeness over the measurements the station provides (%)."""
-        values = list(self.completeness.values())
-        return round(sum(values) / len(values), 2) if values else 0.0
-
-
-@dataclass(frozen=True)
-class QualityReport:
-    """Data quality of one run, per source and station."""
-
-    stations: tuple[StationQuality, ...]
-    rejections_by_rule: dict[str, int]
-
-    def _sum(self, name: str) -> int:
-        return sum(getattr(s, name) for s in self.stations)
-
-    @property
-    def records_extracted(self) -> int:
-        return self._sum("records_extracted")
-
-    @property
-    def records_validated(self) -> int:
-        return self._sum("records_validated")
-
-    @property
-    def records_rejected(self) -> int:
-        return self._sum("records_rejected")
-
-    @property
-    def anomalies_detected(self) -> int:
-        return self._sum("anomalies_detected")
-
-    @property
-    def rejection_rate(self) -> float:
-        return _rate(self.records_rejected, self.records_validated + self.records_rejected)
-
-    def kpis(self) -> dict[str, Any]:
-        """Return the run-level KPIs."""
-        weights = [(s.completeness_score, s.records_validated) for s in self.stations]
-        total = sum(w for _, w in weights)
-        return {
-            "records_extracted": self.records_extracted,
-            "records_outside_window": self._sum("records_outside_window"),
-            "records_validated": self.records_validated,
-            "records_rejected": self.records_rejected,
-            "rejection_rate": self.rejection_rate,
-            "completeness_score": round(sum(c * w for c, w in weights) / total, 2)
-            if total
-            else 0.0,
-            "anomalies_detected": self.anomalies_detected,
-        }
-
-    def to_rows(self) -> list[dict[str, Any]]:
-        """Return one row per station: counts, rates and mean score."""
-        return [
-            {
-                "source": s.source,
-                "station": s.station_id,
-                "extracted": s.records_extracted,
-                "outside_window": s.records_outside_window,
-                "validated": s.records_validated,
-                "rejected": s.records_rejected,
-                "rejection_rate": s.rejection_rate,
-                "anomalies": s.anomalies_detected,
-                "mean_score": s.mean_score,
-                "completeness_pct": s.completeness_score,
-            }
-            for s in self.stations
-        ]
-
-    def completeness_rows(self) -> list[dict[str, Any]]:
-        """Return one row per station: % of validated records holding each measurement."""
-        return [
-            {"station": s.station_id, **{k: s.completeness.get(k, "-") for k in MEASUREMENT_KEYS}}
-            for s in self.stations
-        ]
-
-    def summary_markdown(self) -> str:
-        """Return the KPIs and rejections by rule as markdown (the table is ``to_rows``)."""
-        kpis = "\n".join(f"- **{k}**: {v}" for k, v in self.kpis().items())
-        rules = (
-            "\n".join(f"- `{k}`: {v}" for k, v in sorted(self.rejections_by_rule.items()))
-            or "- none"
-        )
-        return f"## Data quality\n\n{kpis}\n\n### Rejections by rule\n\n{rules}\n"
-
-    def to_markdown(self) -> str:
-        """Return the summary followed by the per-station table."""
-        return f"{self.summary_markdown()}\n{_markdown_table(self.to_rows())}\n"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready report."""
-        return {
-            **self.kpis(),
-            "rejections_by_rule": self.rejections_by_rule,
-            "stations": [{**asdict(s), "rejection_rate": s.rejection_rate} for s in self.stations],
-        }
-
-
-def _counts(table: pa.Table, key: str = "station_id") -> dict[str, int]:
-    if table.num_rows == 0:
-        return {}
-    return {row["values"]: row["counts"] for row in pc.value_counts(table.column(key)).to_pylist()}
-
-
-def quality_report(
-    extracted: pa.Table, validation: Validation, stations: pa.Table
-) -> QualityReport:
-    """Return the quality report of a run from what was extracted and how it validated."""
-    stations = conform(stations, STATIONS)
-    valid, rejected = validation.valid, validation.rejected
-    n_extracted, n_valid, n_rejected = _counts(extracted), _counts(valid), _counts(rejected)
-    sources = dict(
-        zip(
-            extracted.column("station_id").to_pylist(),
-            extracted.column("source").to_pylist(),
-            strict=True,
-        )
-    )
-    provided = {row["station_id"]: row["measurements"] for row in stations.to_pylist()}
-    aggregations = [("quality_score", "mean"), *((key, "count") for key in MEASUREMENT_KEYS)]
-    grouped = {
-        row["station_id"]: row
-        for row in valid.group_by("station_id").aggregate(aggregations).to_pylist()
-    }
-    anomalies = dict.fromkeys(n_valid, 0)
-    for station_id, hits in zip(
-        valid.column("station_id").to_pylist(),
-        has_flag(valid.column("flags"), *WARN_RULES),
-        strict=True,
-    ):
-        anomalies[station_id] += int(hits)
-    rows = []
-    for station_id in sorted(n_extracted):
-        validated = n_valid.get(station_id, 0)
-        group = grouped.get(station_id, {})
-        completeness = {
-            key: round(100.0 * group.get(f"{key}_count", 0) / validated, 2) if validated else 0.0
-            for key in provided.get(station_id, [])
-        }
-        rows.append(
-            StationQuality(
-                source=sources[station_id],
-                station_id=station_id,
-                records_extracted=n_extracted[station_id],
-                records_outside_window=n_extracted[station_id]
-                - validated
-                - n_rejected.get(station_id, 0),
-                records_validated=validated,
-                records_rejected=n_rejected.get(station_id, 0),
-                anomalies_detected=anomalies.get(station_id, 0),
-                mean_score=round(group.get("quality_score_mean") or 0.0, 2),
-                completeness=completeness,
-            )
-        )
-    by_rule: dict[str, int] = {}
-    if rejected.num_rows:
-        flat = pc.list_flatten(rejected.column("reject_rules"))
-        by_rule = {row["values"]: row["counts"] for row in pc.value_counts(flat).to_pylist()}
-    return QualityReport(tuple(rows), by_rule)
+from forecast.quality import QualityReport
+from forecast.tables import markdown_table, rate
+from forecast.validate import Window
 
 
 @dataclass(frozen=True)
@@ -236,7 +37,7 @@ class MigrationReport:
     @property
     def error_rate(self) -> float:
         """Failed / input."""
-        return _rate(self.failed, self.input)
+        return rate(self.failed, self.input)
 
     @property
     def documents_per_second(self) -> float:
@@ -260,7 +61,7 @@ class MigrationReport:
 
     def to_markdown(self) -> str:
         """Return the summary as markdown."""
-        return f"## MongoDB load\n\n{_markdown_table(self.to_rows())}\n"
+        return f"## MongoDB load\n\n{markdown_table(self.to_rows())}\n"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready report (at most 100 failures listed)."""
@@ -309,7 +110,7 @@ class LatencyReport:
 
     def to_markdown(self) -> str:
         """Return the timings as markdown."""
-        return f"## MongoDB query latency ({self.iterations} iterations)\n\n{_markdown_table(self.to_rows())}\n"
+        return f"## MongoDB query latency ({self.iterations} iterations)\n\n{markdown_table(self.to_rows())}\n"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready report, raw timings included."""
@@ -414,7 +215,7 @@ class RunStatus:
     """The run's status file (``pipeline_status.json``)."""
 
     run_id: str
-    status: str  # "success" | "partial" | "failed"
+    status: str  # "success" | "partial" | "held" | "failed" (see run_state)
     started_at: datetime
     finished_at: datetime
     window: dict[str, str | None]
@@ -422,6 +223,7 @@ class RunStatus:
     quality: dict[str, Any]
     migration: dict[str, Any]
     reports: dict[str, str] = field(default_factory=dict)
+    held: str | None = None  # why station-days were held back (rejection threshold)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready status."""
@@ -437,6 +239,7 @@ class RunStatus:
             "schema_drift": self.schema_drift(),
             "quality": self.quality,
             "migration": self.migration,
+            "held": self.held,
             "reports": self.reports,
         }
 
@@ -462,10 +265,19 @@ class RunStatus:
         ]
 
 
-def run_state(files: tuple[FileOutcome, ...], migration: MigrationReport | None) -> str:
-    """Return "success", "partial" (some files or documents failed) or "failed" (nothing loaded)."""
+def run_state(
+    files: tuple[FileOutcome, ...], migration: MigrationReport | None, held: bool = False
+) -> str:
+    """Return the run's state.
+
+    "failed": every file failed; "held": station-days over the rejection threshold were held
+    back (the run fails after loading the rest); "partial": some files or documents failed, the
+    rest loaded; "success" otherwise.
+    """
     if files and all(f.failed for f in files):
         return "failed"
+    if held:
+        return "held"
     if any(f.failed for f in files) or (migration is not None and migration.failed):
         return "partial"
     return "success"
@@ -480,11 +292,12 @@ def build_run_status(
     files: Sequence[FileOutcome],
     quality: QualityReport,
     migration: MigrationReport,
+    held: str | None = None,
 ) -> RunStatus:
     """Return the run's status from its parts (state by ``run_state``)."""
     return RunStatus(
         run_id=run_id,
-        status=run_state(tuple(files), migration),
+        status=run_state(tuple(files), migration, held=held is not None),
         started_at=started_at,
         finished_at=finished_at,
         window={
@@ -494,4 +307,5 @@ def build_run_status(
         files=tuple(files),
         quality=quality.kpis(),
         migration=migration.to_dict(),
+        held=held,
     )

@@ -12,12 +12,18 @@ from typing import Literal
 
 from forecast.schema import UNITS
 
-Severity = Literal["reject", "warn"]
+Severity = Literal["reject", "warn", "collapse", "exclude"]
+"""``reject``: quarantined in ``rejected/`` with the reason, never loaded. ``warn``: loaded, named in
+the record's ``data_quality.rules`` and costing score points. ``collapse``: an exact copy of a
+record kept once, counted. ``exclude``: outside the run's window, left for the run that covers it."""
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One validation rule: what it checks, how severe a failure is, and the reason for it."""
+    """One validation rule: what it checks, how severe a failure is, and the reason for it.
+
+    ``penalty`` is what a fired ``warn`` rule costs a record's quality score.
+    """
 
     id: str
     field: str
@@ -25,6 +31,7 @@ class Rule:
     severity: Severity
     rationale: str
     params: dict[str, float] = dataclasses.field(default_factory=dict)
+    penalty: int = 0
 
 
 PHYSICAL_RANGES: dict[str, tuple[float, float, str]] = {
@@ -48,18 +55,47 @@ PHYSICAL_RANGES: dict[str, tuple[float, float, str]] = {
 }
 """Measurement -> (min, max, why). Values outside are physically impossible, so rejected."""
 
+SPIKES: dict[str, tuple[float, float]] = {
+    "temperature": (3.0, 6.0),
+    "dew_point": (3.0, 6.0),
+    "humidity": (15.0, 30.0),
+}
+"""Measurement -> (min_change, rate_per_hour) of the spike rules (see ``spike_<key>``)."""
+
+FLATLINES: dict[str, float] = {
+    "temperature": 3.0,
+    "dew_point": 4.0,
+    "humidity": 8.0,
+    "pressure": 6.0,
+}
+"""Measurement -> hours a value may stay exactly unchanged before ``flatline_<key>`` fires. The
+real files' longest natural plateaus are 1.7 h (temperature), 3.3 h (dew point), 5.8 h (humidity
+at 97 % in fog) and 3.2 h (pressure at 0.01 inHg resolution)."""
+
 DEW_POINT_TOLERANCE = 0.5
 GUST_TOLERANCE = 0.5
+DEFAULT_MAX_REJECTION_RATE = 0.05
 
 RULES: tuple[Rule, ...] = (
     Rule(
-        "parse_error", "*", "parse", "reject",
-        "a value the source wrote could not be read as a number in the expected unit; the row "
-        "is quarantined with the raw text so nothing is silently turned into null",
+        "missing_timestamp", "timestamp", "required", "reject",
+        "the natural key is (station, time): a row whose time could not be read cannot be "
+        "placed; the unreadable cell is quoted",
     ),
     Rule(
         "no_measurements", "*", "required", "reject",
         "an observation with a station and a time but no measured value carries no information",
+    ),
+    Rule(
+        "parse_error", "*", "parse", "reject",
+        "a value the source wrote could not be read as a number; the row is quarantined with the "
+        "raw text so nothing is silently turned into null",
+    ),
+    Rule(
+        "unit_mismatch", "*", "unit", "reject",
+        "a value carrying another unit than the source's documented one (Weather Underground "
+        "cells carry their unit) is not converted by guesswork; InfoClimat declares units once "
+        "per file, and a file declaring another unit is refused whole",
     ),
     *(
         Rule(
@@ -70,24 +106,101 @@ RULES: tuple[Rule, ...] = (
         for key, (low, high, why) in PHYSICAL_RANGES.items()
     ),
     Rule(
-        "duplicate_key", "station_id, timestamp", "duplicate", "reject",
-        "one station has one observation per instant; the first occurrence (by raw file, then "
-        "row) is kept and later ones are quarantined, with the reason saying whether their "
-        "values were identical or conflicting",
+        "timestamp_in_future", "timestamp", "timestamp", "reject",
+        "an observation cannot be later than the run's clock; the tolerance absorbs clock skew",
+        {"tolerance_minutes": 10},
+    ),
+    Rule(
+        "outside_window", "timestamp", "timestamp", "exclude",
+        "rows outside the run's [start, end] UTC dates belong to another run: counted as "
+        "records_outside_window, neither loaded nor quarantined",
+    ),
+    Rule(
+        "duplicate_identical", "station_id, timestamp", "duplicate", "collapse",
+        "the same station, time and values seen twice (overlapping exports, the same day in two "
+        "files): kept once, the copies counted as duplicates_collapsed",
+    ),
+    Rule(
+        "duplicate_conflict", "station_id, timestamp", "duplicate", "reject",
+        "one station has one observation per instant. Of conflicting records the winner is the "
+        "one with the most measured values, then the most recently ingested raw file, then the "
+        "file name sorting last, then the later row; the others are quarantined naming the "
+        "winner. Across runs the load's upsert lets the later run win (counted as updated)",
+    ),
+    Rule(
+        "rejection_threshold", "station_id, date", "partition", "reject",
+        "when more than max_rejection_rate of a station-day's rows are rejected the source is "
+        "suspect: its valid rows are held back too (quarantined with this rule), nothing of it "
+        "is loaded and the run fails naming the partition; `forecast requeue` releases them. "
+        "Losing duplicates are copies, not lost observations, and do not count; rows without "
+        "a timestamp belong to no day and are not judged here",
+        {"max_rejection_rate": DEFAULT_MAX_REJECTION_RATE},
     ),
     Rule(
         "dew_point_above_temperature", "dew_point", "compare", "warn",
         "the dew point cannot exceed the air temperature; a small excess is sensor noise",
-        {"tolerance": DEW_POINT_TOLERANCE},
+        {"tolerance": DEW_POINT_TOLERANCE}, penalty=10,
     ),
     Rule(
         "gust_below_speed", "wind_gust", "compare", "warn",
         "a gust is the maximum wind over the interval, so it should not be below the mean speed",
-        {"tolerance": GUST_TOLERANCE},
+        {"tolerance": GUST_TOLERANCE}, penalty=10,
+    ),
+    *(
+        Rule(
+            f"spike_{key}", key, "spike", "warn",
+            "a value that leaves both neighbours by more than min_change + rate_per_hour x "
+            "interval, jumping out and back in opposite directions, is a sensor glitch; only "
+            "the middle reading is flagged",
+            {"min_change": low, "rate_per_hour": rate, "max_gap_minutes": 180}, penalty=20,
+        )
+        for key, (low, rate) in SPIKES.items()
+    ),
+    Rule(
+        "pressure_jump", "pressure", "jump", "warn",
+        "air pressure changes slowly (a deep storm: ~3 hPa/h); a step beyond min_change + "
+        "rate_per_hour x interval between consecutive readings is a sensor or reduction fault; "
+        "the later reading is flagged, except the step back of a one-reading spike",
+        {"min_change": 1.5, "rate_per_hour": 3.0, "max_gap_minutes": 180}, penalty=20,
+    ),
+    *(
+        Rule(
+            f"flatline_{key}", key, "flatline", "warn",
+            "a value exactly unchanged for at least `hours` (and min_readings readings) while "
+            "another core measurement of the station changes is a frozen sensor",
+            {"hours": hours, "min_readings": 4}, penalty=15,
+        )
+        for key, hours in FLATLINES.items()
+    ),
+    Rule(
+        "stuck_wind_direction", "wind_direction", "stuck", "warn",
+        "a vane that stays within a `spread`-degree sector for `hours` of windy readings "
+        "(speed > 0; calm readings say nothing about a vane) while the wind speed varies is "
+        "stuck: readings join a run while each differs from the previous windy one by at most "
+        "`step` degrees; every reading in a qualifying run's time span is flagged",
+        {"hours": 18, "step": 22.5, "spread": 45, "min_readings": 24}, penalty=15,
+    ),
+    Rule(
+        "precip_total_decrease", "precip_accum", "accumulation", "warn",
+        "a running precipitation total only grows until the station resets it to zero, and "
+        "stations reset at different times (La Madeleine at 06:00 UTC, the climatological "
+        "day), so a reset is recognised by its value: a fall to at most `tolerance` mm. A fall "
+        "by more than `tolerance` to a higher total, between readings at most max_gap_minutes "
+        "apart (a reset and new rain can hide in a longer gap), is a fault",
+        {"tolerance": 0.05, "max_gap_minutes": 180}, penalty=10,
+    ),
+    Rule(
+        "cross_station_temperature", "temperature", "cross-station", "warn",
+        "stations closer than distance_km share the air mass: a temperature differing from a "
+        "neighbour's reading (at most max_offset_minutes apart) by more than max_difference "
+        "degC points at a badly sited or faulty sensor; both stations' readings are flagged",
+        {"distance_km": 12, "max_difference": 5, "max_offset_minutes": 10}, penalty=10,
     ),
 )  # fmt: skip
 
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
+WARN_RULES: tuple[str, ...] = tuple(rule.id for rule in RULES if rule.severity == "warn")
+REJECT_RULES: tuple[str, ...] = tuple(rule.id for rule in RULES if rule.severity == "reject")
 
 CORE_MEASUREMENTS = (
     "temperature",
@@ -99,21 +212,21 @@ CORE_MEASUREMENTS = (
 )
 """Measurements every source provides; a missing one lowers a record's quality score."""
 
-WARNING_FLAGS = (
-    "dew_point_above_temperature",
-    "gust_below_speed",
-    "dst_ambiguous",
-    "dst_nonexistent",
-)
-"""Flags that count as warnings in the quality score (``wind_calm`` is information, not a fault)."""
+FLAG_PENALTIES: dict[str, int] = {"dst_ambiguous": 10, "dst_nonexistent": 10, "wind_calm": 0}
+"""Parser flags and their score cost: a DST-resolved time is a documented guess; calm is a fact."""
 
-SCORE_PER_WARNING = 10
 SCORE_PER_MISSING_CORE = 5
 SCORE_FORMULA = (
-    f"score = clamp(100 - {SCORE_PER_WARNING} x warnings - {SCORE_PER_MISSING_CORE} x missing core "
-    "measurements, 0, 100); warnings are the flags in WARNING_FLAGS; core measurements are "
+    "score = clamp(100 - sum of the penalties of the warn rules that fired - sum of the "
+    f"penalties of the parser flags ({', '.join(f'{k} {v}' for k, v in FLAG_PENALTIES.items())})"
+    f" - {SCORE_PER_MISSING_CORE} x missing core measurements, 0, 100); core measurements are "
     f"{', '.join(CORE_MEASUREMENTS)}, and a calm record's null wind direction is not missing"
 )
+
+
+def param(rule_id: str, name: str) -> float:
+    """Return a parameter of a catalogue rule."""
+    return RULES_BY_ID[rule_id].params[name]
 
 
 def catalogue_markdown() -> str:
@@ -123,12 +236,18 @@ def catalogue_markdown() -> str:
         "",
         "Generated from `forecast/rules.py` by `forecast docs`; do not edit by hand.",
         "",
-        "| rule | field | kind | severity | parameters | rationale |",
-        "|---|---|---|---|---|---|",
+        "Severities: `reject` quarantines the row in `rejected/` with its reason; `warn` loads it",
+        "and names the rule in `data_quality.rules`, costing `penalty` score points; `collapse`",
+        "keeps one of identical copies; `exclude` leaves rows outside the window to another run.",
+        "",
+        "| rule | field | kind | severity | parameters | penalty | rationale |",
+        "|---|---|---|---|---|---|---|",
     ]
     for rule in RULES:
         params = ", ".join(f"{k}={v:g}" for k, v in rule.params.items()) or "-"
-        cells = (f"`{rule.id}`", rule.field, rule.kind, rule.severity, params, rule.rationale)
+        penalty = str(rule.penalty) if rule.severity == "warn" else "-"
+        cells = (f"`{rule.id}`", rule.field, rule.kind, rule.severity, params, penalty,
+                 rule.rationale)  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Quality score", "", SCORE_FORMULA + ".", ""]
     return "\n".join(lines)

@@ -53,6 +53,7 @@ TIMESTAMP_TYPE = pa.timestamp("ms", tz="UTC")
 _LINEAGE = [
     pa.field("flags", pa.list_(pa.string()), nullable=False),
     pa.field("parse_errors", pa.list_(pa.string()), nullable=False),
+    pa.field("unit_errors", pa.list_(pa.string()), nullable=False),
     pa.field("source", pa.string(), nullable=False),
     pa.field("source_file", pa.string(), nullable=False),
     pa.field("raw_key", pa.string(), nullable=False),
@@ -65,15 +66,29 @@ _LINEAGE = [
 OBSERVATIONS = pa.schema(
     [
         pa.field("station_id", pa.string(), nullable=False),
-        pa.field("timestamp", TIMESTAMP_TYPE, nullable=False),
+        pa.field("timestamp", TIMESTAMP_TYPE),
         *(pa.field(key, pa.float64()) for key in MEASUREMENT_KEYS),
         *_LINEAGE,
     ]
 )
-"""One row per observation, measurements already in SI/metric units (see ``UNITS``)."""
+"""One row per observation, measurements already in SI/metric units (see ``UNITS``).
 
-VALIDATED = OBSERVATIONS.append(pa.field("quality_score", pa.float64(), nullable=False))
-"""Observations that passed validation, with their 0-100 quality score; ``flags`` holds warnings."""
+``timestamp`` is null only when the source's time could not be read; validation rejects such
+rows (rule ``missing_timestamp``) with the parse error, so the rest of the file still loads.
+``parse_errors`` and ``unit_errors`` hold located messages for values that could not be read
+as a number, or carried another unit than the source's documented one.
+"""
+
+VALIDATED = (
+    OBSERVATIONS.set(
+        OBSERVATIONS.get_field_index("timestamp"),
+        pa.field("timestamp", TIMESTAMP_TYPE, nullable=False),
+    )
+    .append(pa.field("quality_score", pa.float64(), nullable=False))
+    .append(pa.field("quality_rules", pa.list_(pa.string()), nullable=False))
+)
+"""Observations that passed validation: their 0-100 quality score and the warn rules that fired
+(``quality_rules``); ``flags`` keeps what the parser noted (calm wind, DST resolution)."""
 
 REJECTED = OBSERVATIONS.append(
     pa.field("reject_rules", pa.list_(pa.string()), nullable=False)

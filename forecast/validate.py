@@ -1,29 +1,45 @@
-"""Validation: observations -> validated rows with scores, and quarantined rows with reasons."""
+"""Validation: observations -> validated rows with scores and warnings, quarantined rows with
+reasons, collapsed duplicates counted, and partitions held back above the rejection threshold.
+
+Every rule lives in ``forecast/rules.py``; this module evaluates them on whole columns.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from forecast.anomalies import Finding, detect
 from forecast.rules import (
     CORE_MEASUREMENTS,
+    DEFAULT_MAX_REJECTION_RATE,
     DEW_POINT_TOLERANCE,
+    FLAG_PENALTIES,
     GUST_TOLERANCE,
     PHYSICAL_RANGES,
+    RULES_BY_ID,
     SCORE_PER_MISSING_CORE,
-    SCORE_PER_WARNING,
-    WARNING_FLAGS,
+    WARN_RULES,
+    param,
 )
-from forecast.schema import MEASUREMENT_KEYS, OBSERVATIONS, REJECTED, UNITS, VALIDATED, conform
+from forecast.schema import (
+    MEASUREMENT_KEYS,
+    OBSERVATIONS,
+    REJECTED,
+    STATIONS,
+    UNITS,
+    VALIDATED,
+    conform,
+)
 from forecast.sources.common import as_array, collect_messages, concat_lists, flags_where, has_flag
 
 _NULL_TEXT = pa.scalar(None, pa.string())
-_FIRST_OCCURRENCE_ORDER = ("station_id", "timestamp", "raw_key", "row", "record_index")
-_DUPLICATE = "duplicate of an earlier observation of this station and time, with {} values"
+_INGEST_DATE = r"ingest_date=(?P<date>[0-9-]+)"
+_UNDATED = "-"
 
 
 @dataclass(frozen=True)
@@ -41,16 +57,61 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A station-day whose rejection rate exceeded the run's threshold: nothing of it loads."""
+
+    station_id: str
+    day: str
+    rejected: int
+    held: int
+
+    @property
+    def rate(self) -> float:
+        """Rejected / (rejected + held valid rows)."""
+        total = self.rejected + self.held
+        return round(self.rejected / total, 6) if total else 0.0
+
+    def describe(self, max_rate: float) -> str:
+        """Return the one-line explanation used in reasons, logs and the flow's failure."""
+        return (
+            f"station {self.station_id} on {self.day}: {self.rejected} of "
+            f"{self.rejected + self.held} rows rejected ({self.rate:.1%}) > {max_rate:.1%}"
+        )
+
+
+@dataclass(frozen=True)
 class Validation:
-    """The outcome of validating one batch of observations."""
+    """The outcome of validating one batch of observations.
+
+    ``collapsed`` counts, per station, identical copies kept once; ``findings`` are the spanning
+    anomalies (stuck vanes, flatlines, disagreeing neighbours); ``held`` the partitions over
+    ``max_rejection_rate``, whose valid rows were moved to ``rejected``.
+    """
 
     valid: pa.Table
     rejected: pa.Table
     outside_window: int
+    collapsed: dict[str, int] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    held: tuple[Hold, ...] = ()
+    max_rejection_rate: float = DEFAULT_MAX_REJECTION_RATE
+
+    def threshold_message(self) -> str | None:
+        """Return why the run must fail because partitions were held, or None."""
+        if not self.held:
+            return None
+        parts = "; ".join(hold.describe(self.max_rejection_rate) for hold in self.held)
+        rows = sum(hold.held for hold in self.held)
+        return (
+            f"{len(self.held)} partition(s) over the rejection threshold, {rows} valid rows held "
+            f"in rejected/ and not loaded: {parts}. Fix the source or the rules, then "
+            "`forecast requeue`"
+        )
 
 
 def in_window(observations: pa.Table, window: Window) -> pa.Array:
-    """Return a mask of observations whose timestamp falls inside ``window``."""
+    """Return a mask of observations inside ``window``; a null timestamp counts as inside, so
+    the row reaches the ``missing_timestamp`` rule instead of vanishing."""
     low, high = window.bounds()
     stamps = observations.column("timestamp")
     mask = pa.array(np.ones(observations.num_rows, dtype=bool))
@@ -58,7 +119,7 @@ def in_window(observations: pa.Table, window: Window) -> pa.Array:
         mask = pc.and_(mask, pc.greater_equal(stamps, pa.scalar(low, stamps.type)))
     if high is not None:
         mask = pc.and_(mask, pc.less(stamps, pa.scalar(high, stamps.type)))
-    return as_array(mask)
+    return as_array(pc.fill_null(mask, True))
 
 
 def locations(observations: pa.Table) -> pa.Array:
@@ -75,78 +136,6 @@ def locations(observations: pa.Table) -> pa.Array:
     return as_array(pc.coalesce(sheet_row, record))
 
 
-def _duplicates(observations: pa.Table) -> tuple[pa.Array, pa.Array]:
-    """Return (mask of later occurrences of a (station, timestamp) key, whether values conflict)."""
-    n = observations.num_rows
-    if n == 0:
-        return pa.array([], pa.bool_()), pa.array([], pa.bool_())
-    order = pc.sort_indices(
-        observations,
-        sort_keys=[(name, "ascending") for name in _FIRST_OCCURRENCE_ORDER],
-    ).to_numpy()
-    station = as_array(observations.column("station_id")).take(order)
-    stamp = as_array(observations.column("timestamp")).cast(pa.int64()).take(order).to_numpy()
-    same = np.zeros(n, dtype=bool)
-    same[1:] = pc.equal(station[1:], station[:-1]).to_numpy(zero_copy_only=False) & (
-        stamp[1:] == stamp[:-1]
-    )
-    group_first = order[np.maximum.accumulate(np.where(~same, np.arange(n), 0))]
-    conflict_sorted = np.zeros(n, dtype=bool)
-    for key in MEASUREMENT_KEYS:
-        values = as_array(observations.column(key))
-        here, first = values.take(order), values.take(group_first)
-        equal = pc.or_kleene(pc.equal(here, first), pc.and_(pc.is_null(here), pc.is_null(first)))
-        conflict_sorted |= ~pc.fill_null(equal, False).to_numpy(zero_copy_only=False)
-    duplicate, conflict = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    duplicate[order] = same
-    conflict[order] = same & conflict_sorted
-    return pa.array(duplicate), pa.array(conflict)
-
-
-def _range_checks(observations: pa.Table) -> tuple[dict[str, pa.Array], list[pa.Array]]:
-    masks: dict[str, pa.Array] = {}
-    reasons: list[pa.Array] = []
-    for key, (low, high, _) in PHYSICAL_RANGES.items():
-        values = observations.column(key)
-        outside = pc.fill_null(pc.or_(pc.less(values, low), pc.greater(values, high)), False)
-        masks[f"range_{key}"] = outside
-        text = pc.binary_join_element_wise(
-            f"{key} = ", pc.round(values, 3).cast(pa.string()),
-            f" {UNITS[key]} is outside [{low:g}, {high:g}]", "",
-        )  # fmt: skip
-        reasons.append(pc.if_else(outside, text, _NULL_TEXT))
-    return masks, reasons
-
-
-def _reject_checks(observations: pa.Table) -> tuple[pa.Array, pa.Array]:
-    """Return per-row lists of reject rule ids and of readable reasons."""
-    n = observations.num_rows
-    masks, reasons = _range_checks(observations)
-    has_errors = pc.greater(pc.list_value_length(observations.column("parse_errors")), 0)
-    masks["parse_error"] = has_errors
-    reasons.append(
-        pc.if_else(
-            has_errors, pc.binary_join(observations.column("parse_errors"), "; "), _NULL_TEXT
-        )
-    )
-    measured = [pc.is_valid(observations.column(key)) for key in MEASUREMENT_KEYS]
-    empty = pc.invert(_any(measured, n))
-    masks["no_measurements"] = empty
-    reasons.append(pc.if_else(empty, pa.scalar("no measurement has a value"), _NULL_TEXT))
-    duplicate, conflict = _duplicates(observations)
-    masks["duplicate_key"] = duplicate
-    reasons.append(
-        pc.if_else(
-            duplicate,
-            pc.if_else(conflict, _DUPLICATE.format("conflicting"), _DUPLICATE.format("identical")),
-            _NULL_TEXT,
-        )
-    )  # fmt: skip
-    where = locations(observations)
-    located = [pc.binary_join_element_wise(where, as_array(r), ": ") for r in reasons]
-    return flags_where(masks, n), collect_messages(located, n)
-
-
 def _any(masks: list[pa.Array], length: int) -> pa.Array:
     result = pa.array(np.zeros(length, dtype=bool))
     for mask in masks:
@@ -154,58 +143,291 @@ def _any(masks: list[pa.Array], length: int) -> pa.Array:
     return result
 
 
-def _warnings(observations: pa.Table) -> pa.Array:
-    """Return per-row lists of warn rule ids that fired."""
-    temperature, dew_point = observations.column("temperature"), observations.column("dew_point")
-    speed, gust = observations.column("wind_speed"), observations.column("wind_gust")
-    return flags_where(
+def _when(mask: pa.Array, text: pa.Array | pa.Scalar | str) -> pa.Array:
+    text = pa.scalar(text) if isinstance(text, str) else text
+    return as_array(pc.if_else(pc.fill_null(mask, False), text, _NULL_TEXT))
+
+
+def _range_checks(observations: pa.Table) -> dict[str, tuple[pa.Array, pa.Array]]:
+    checks = {}
+    for key, (low, high, _) in PHYSICAL_RANGES.items():
+        values = observations.column(key)
+        outside = pc.fill_null(pc.or_(pc.less(values, low), pc.greater(values, high)), False)
+        text = pc.binary_join_element_wise(
+            f"{key} = ", pc.round(values, 3).cast(pa.string()),
+            f" {UNITS[key]} is outside [{low:g}, {high:g}]", "",
+        )  # fmt: skip
+        checks[f"range_{key}"] = (outside, _when(outside, text))
+    return checks
+
+
+def _row_checks(observations: pa.Table, now: datetime) -> dict[str, tuple[pa.Array, pa.Array]]:
+    """Return rule id -> (mask, reason) for every reject rule judged on a row alone."""
+    n = observations.num_rows
+    stamps = observations.column("timestamp")
+    missing = pc.is_null(stamps)
+    parse_errors, unit_errors = (
+        observations.column("parse_errors"),
+        observations.column("unit_errors"),
+    )
+    has_parse = pc.greater(pc.list_value_length(parse_errors), 0)
+    has_unit = pc.greater(pc.list_value_length(unit_errors), 0)
+    empty = pc.invert(_any([pc.is_valid(observations.column(k)) for k in MEASUREMENT_KEYS], n))
+    limit = now + timedelta(minutes=param("timestamp_in_future", "tolerance_minutes"))
+    future = pc.fill_null(pc.greater(stamps, pa.scalar(limit, stamps.type)), False)
+    future_text = pc.binary_join_element_wise(
+        "timestamp ", pc.strftime(stamps.cast(pa.timestamp("s", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ"),
+        f" is after the run's clock ({now:%Y-%m-%dT%H:%M:%SZ})", "",
+    )  # fmt: skip
+    return {
+        "missing_timestamp": (missing, _when(missing, "the time of the observation is missing")),
+        "no_measurements": (empty, _when(empty, "no measurement has a value")),
+        "parse_error": (has_parse, _when(has_parse, pc.binary_join(parse_errors, "; "))),
+        "unit_mismatch": (has_unit, _when(has_unit, pc.binary_join(unit_errors, "; "))),
+        **_range_checks(observations),
+        "timestamp_in_future": (future, _when(future, future_text)),
+    }
+
+
+@dataclass(frozen=True)
+class _Duplicates:
+    collapsed: np.ndarray  # identical copy of the kept record
+    conflict: np.ndarray  # conflicting record that lost
+    reason: pa.Array  # the conflict's reason (null elsewhere)
+
+
+def _measured_count(observations: pa.Table) -> pa.Array:
+    counts = np.zeros(observations.num_rows, dtype=np.int64)
+    for key in MEASUREMENT_KEYS:
+        counts += pc.is_valid(observations.column(key)).to_numpy(zero_copy_only=False)
+    return pa.array(counts)
+
+
+def _winner_order(candidates: pa.Table) -> np.ndarray:
+    """Return row order: per (station, timestamp), the duplicate-resolution winner first."""
+    ingest = pc.fill_null(
+        pc.struct_field(
+            as_array(pc.extract_regex(candidates.column("raw_key"), _INGEST_DATE)), "date"
+        ),
+        "",
+    )
+    ranked = candidates.select(["station_id", "timestamp", "source_file", "row", "record_index"])
+    ranked = ranked.append_column("_measured", _measured_count(candidates))
+    ranked = ranked.append_column("_ingest", ingest)
+    keys = [("station_id", "ascending"), ("timestamp", "ascending"), ("_measured", "descending"),
+            ("_ingest", "descending"), ("source_file", "descending"), ("row", "descending"),
+            ("record_index", "descending")]  # fmt: skip
+    return pc.sort_indices(ranked, sort_keys=keys).to_numpy()
+
+
+def _differences(here: pa.Table, kept: pa.Table) -> tuple[np.ndarray, pa.Array]:
+    """Return (any measurement differs, a 'key a vs kept b unit' text per row)."""
+    differ = np.zeros(here.num_rows, dtype=bool)
+    texts = []
+    for key in MEASUREMENT_KEYS:
+        a, b = as_array(here.column(key)), as_array(kept.column(key))
+        same = pc.or_kleene(pc.equal(a, b), pc.and_(pc.is_null(a), pc.is_null(b)))
+        mask = pc.invert(pc.fill_null(same, False))
+        differ |= mask.to_numpy(zero_copy_only=False)
+        text = pc.binary_join_element_wise(
+            f"{key} ", pc.fill_null(pc.round(a, 3).cast(pa.string()), "null"), " vs kept ",
+            pc.fill_null(pc.round(b, 3).cast(pa.string()), "null"), f" {UNITS[key]}", "",
+        )  # fmt: skip
+        texts.append(_when(mask, text))
+    return differ, pc.binary_join(collect_messages(texts, here.num_rows), ", ")
+
+
+def _duplicates(observations: pa.Table, eligible: np.ndarray) -> _Duplicates:
+    """Resolve duplicate (station, timestamp) keys among ``eligible`` rows (rule
+    ``duplicate_conflict`` documents the winner); identical copies collapse."""
+    n = observations.num_rows
+    collapsed, conflict = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(eligible)
+    reason = pa.nulls(n, pa.string())
+    if len(rows) < 2:
+        return _Duplicates(collapsed, conflict, reason)
+    candidates = observations.take(pa.array(rows))
+    order = _winner_order(candidates)
+    station = as_array(candidates.column("station_id")).take(pa.array(order))
+    stamp = as_array(candidates.column("timestamp")).take(pa.array(order)).cast(pa.int64())
+    same = np.zeros(len(order), dtype=bool)
+    same[1:] = pc.and_(
+        pc.equal(station[1:], station[:-1]), pc.equal(stamp[1:], stamp[:-1])
+    ).to_numpy(zero_copy_only=False)
+    if not same.any():
+        return _Duplicates(collapsed, conflict, reason)
+    winner = order[np.maximum.accumulate(np.where(~same, np.arange(len(order)), 0))]
+    later = order[same]
+    here = candidates.take(pa.array(later))
+    kept = candidates.take(pa.array(winner[same]))
+    differ, texts = _differences(here, kept)
+    collapsed[rows[later[~differ]]] = True
+    conflict[rows[later[differ]]] = True
+    where = locations(kept)
+    message = pc.binary_join_element_wise(
+        "conflicts with the kept observation of this station and time (", where, "): ", texts, ""
+    )
+    position = np.full(n, -1, dtype=np.int64)
+    position[rows[later[differ]]] = np.arange(int(differ.sum()))
+    reason = as_array(message).filter(pa.array(differ)).take(pa.array(position, mask=position < 0))
+    return _Duplicates(collapsed, conflict, reason)
+
+
+def _warnings(valid: pa.Table, stations: pa.Table) -> tuple[pa.Array, tuple[Finding, ...]]:
+    """Return per-row lists of warn rule ids that fired, and the spanning findings."""
+    temperature, dew_point = valid.column("temperature"), valid.column("dew_point")
+    speed, gust = valid.column("wind_speed"), valid.column("wind_gust")
+    compared = flags_where(
         {
             "dew_point_above_temperature": pc.greater(
                 dew_point, pc.add(temperature, DEW_POINT_TOLERANCE)
             ),
             "gust_below_speed": pc.less(pc.add(gust, GUST_TOLERANCE), speed),
         },
-        observations.num_rows,
+        valid.num_rows,
+    )
+    anomalies = detect(valid, stations)
+    return concat_lists(compared, anomalies.rules), anomalies.findings
+
+
+def quality_scores(valid: pa.Table) -> pa.Array:
+    """Return each record's 0-100 quality score (formula: ``forecast.rules.SCORE_FORMULA``).
+
+    ``valid`` needs ``flags`` (parser notes) and ``quality_rules`` (warn rules that fired).
+    """
+    n = valid.num_rows
+    penalty = np.zeros(n)
+    for rule in WARN_RULES:
+        penalty += RULES_BY_ID[rule].penalty * has_flag(valid.column("quality_rules"), rule)
+    for flag, cost in FLAG_PENALTIES.items():
+        penalty += cost * has_flag(valid.column("flags"), flag)
+    calm = pa.array(has_flag(valid.column("flags"), "wind_calm") > 0)
+    for key in CORE_MEASUREMENTS:
+        null = pc.is_null(valid.column(key))
+        if key == "wind_direction":
+            null = pc.and_(null, pc.invert(calm))
+        penalty += SCORE_PER_MISSING_CORE * as_array(null).to_numpy(zero_copy_only=False)
+    return pa.array(np.clip(100.0 - penalty, 0.0, 100.0))
+
+
+def _days(table: pa.Table) -> pa.Array:
+    days = pc.strftime(table.column("timestamp"), format="%Y-%m-%d")
+    return as_array(pc.fill_null(days, _UNDATED))
+
+
+def _per_partition(table: pa.Table) -> dict[tuple[str, str], int]:
+    if table.num_rows == 0:
+        return {}
+    keyed = pa.table({"station_id": table.column("station_id"), "day": _days(table)})
+    counts = keyed.group_by(["station_id", "day"]).aggregate([([], "count_all")]).to_pylist()
+    return {(row["station_id"], row["day"]): row["count_all"] for row in counts}
+
+
+def _single(value: str, length: int) -> pa.Array:
+    """Return a list<string> column holding ``[value]`` on every row."""
+    return pa.ListArray.from_arrays(
+        pa.array(np.arange(length + 1, dtype=np.int32)), pa.repeat(pa.scalar(value), length)
     )
 
 
-def quality_scores(observations: pa.Table) -> pa.Array:
-    """Return each record's 0-100 quality score (formula: ``forecast.rules.SCORE_FORMULA``)."""
+def _hold(
+    valid: pa.Table, rejected: pa.Table, max_rate: float
+) -> tuple[pa.Table, pa.Table, tuple[Hold, ...]]:
+    """Move the valid rows of station-days rejected above ``max_rate`` to the rejected rows.
+
+    A losing duplicate is a copy of a kept observation, not a lost one, so it does not count.
+    A station-day rejected entirely is held too (with nothing to move): the run still fails.
+    Rows without a timestamp belong to no day; they are quarantined but not judged here.
+    """
+    counted = rejected.filter(
+        pc.equal(has_flag(rejected.column("reject_rules"), "duplicate_conflict"), 0)
+    )
+    bad, good = _per_partition(counted), _per_partition(valid)
+    holds = tuple(
+        Hold(station, day, count, good.get((station, day), 0))
+        for (station, day), count in sorted(bad.items())
+        if day != _UNDATED and count / (count + good.get((station, day), 0)) > max_rate
+    )
+    if not any(hold.held for hold in holds):
+        return valid, rejected, holds
+    keys = as_array(pc.binary_join_element_wise(valid.column("station_id"), _days(valid), "|"))
+    held_keys = pa.array([f"{hold.station_id}|{hold.day}" for hold in holds])
+    held = pc.is_in(keys, value_set=held_keys)
+    moved = valid.filter(held)
+    which = pc.index_in(keys.filter(held), value_set=held_keys)
+    described = pa.array([f"partition held: {hold.describe(max_rate)}" for hold in holds])
+    reasons = pc.binary_join_element_wise(locations(moved), described.take(which), ": ")
+    moved = moved.append_column("reject_rules", _single("rejection_threshold", moved.num_rows))
+    moved = moved.append_column("reject_reasons", _single_list(reasons))
+    rejected = pa.concat_tables([rejected, conform(moved, REJECTED)])
+    return valid.filter(pc.invert(held)), rejected, holds
+
+
+def _single_list(texts: pa.Array) -> pa.Array:
+    """Return a list<string> column holding each row's text as a one-element list."""
+    texts = as_array(texts)
+    return pa.ListArray.from_arrays(pa.array(np.arange(len(texts) + 1, dtype=np.int32)), texts)
+
+
+def _rejections(observations: pa.Table, checks: dict[str, tuple[pa.Array, pa.Array]]) -> pa.Table:
+    """Return the rows any check rejected, with rule ids and located reasons."""
     n = observations.num_rows
-    flags = observations.column("flags")
-    warnings = has_flag(flags, *WARNING_FLAGS)
-    calm = pa.array(has_flag(flags, "wind_calm") > 0)
-    missing = np.zeros(n)
-    for key in CORE_MEASUREMENTS:
-        null = pc.is_null(observations.column(key))
-        if key == "wind_direction":
-            null = pc.and_(null, pc.invert(calm))
-        missing += as_array(null).to_numpy(zero_copy_only=False)
-    score = 100.0 - SCORE_PER_WARNING * warnings - SCORE_PER_MISSING_CORE * missing
-    return pa.array(np.clip(score, 0.0, 100.0))
+    rule_ids = flags_where({rule: mask for rule, (mask, _) in checks.items()}, n)
+    where = locations(observations)
+    reasons = collect_messages(
+        [pc.binary_join_element_wise(where, reason, ": ") for _, reason in checks.values()], n
+    )
+    mask = pc.greater(pc.list_value_length(rule_ids), 0)
+    table = observations.append_column("reject_rules", rule_ids)
+    table = table.append_column("reject_reasons", reasons)
+    return conform(table.filter(mask), REJECTED)
 
 
-def validate(observations: pa.Table, window: Window | None = None) -> Validation:
-    """Split observations into validated rows (scored, warnings flagged) and quarantined rows.
+def _collapsed_counts(observations: pa.Table, collapsed: np.ndarray) -> dict[str, int]:
+    if not collapsed.any():
+        return {}
+    ids = observations.column("station_id").filter(pa.array(collapsed))
+    return {row["values"]: row["counts"] for row in pc.value_counts(ids).to_pylist()}
 
-    Rows outside ``window`` are neither: they are counted in ``outside_window``.
+
+def validate(
+    observations: pa.Table,
+    window: Window | None = None,
+    *,
+    stations: pa.Table | None = None,
+    now: datetime | None = None,
+    max_rejection_rate: float = DEFAULT_MAX_REJECTION_RATE,
+) -> Validation:
+    """Validate a run's observations against the rule catalogue.
+
+    Rows outside ``window`` are counted in ``outside_window`` and go nowhere else. Reject rules
+    quarantine rows; duplicates are resolved; warn rules (comparisons and anomalies, which need
+    ``stations`` for the cross-station check) are named in ``quality_rules`` and scored;
+    finally station-days rejected above ``max_rejection_rate`` are held back whole.
     """
     observations = conform(observations, OBSERVATIONS)
+    now = now or datetime.now(UTC)
+    stations = conform(stations, STATIONS) if stations is not None else STATIONS.empty_table()
     outside = 0
     if window is not None and (window.start or window.end):
         mask = in_window(observations, window)
-        outside = observations.num_rows - pc.sum(mask).as_py() if observations.num_rows else 0
+        outside = observations.num_rows - int(np.count_nonzero(mask.to_numpy(zero_copy_only=False)))
         observations = observations.filter(mask)
-    rule_ids, reasons = _reject_checks(observations)
-    rejected_mask = pc.greater(pc.list_value_length(rule_ids), 0)
-    flagged = observations.set_column(
-        observations.schema.get_field_index("flags"), "flags",
-        concat_lists(observations.column("flags"), _warnings(observations)),
-    )  # fmt: skip
-    rejected = flagged.append_column("reject_rules", rule_ids).append_column(
-        "reject_reasons", reasons
+    checks = _row_checks(observations, now)
+    rejected_alone = _any([mask for mask, _ in checks.values()], observations.num_rows)
+    duplicates = _duplicates(observations, ~rejected_alone.to_numpy(zero_copy_only=False))
+    checks["duplicate_conflict"] = (pa.array(duplicates.conflict), duplicates.reason)
+    rejected = _rejections(observations, checks)
+    keep = ~(
+        rejected_alone.to_numpy(zero_copy_only=False) | duplicates.conflict | duplicates.collapsed
     )
-    rejected = conform(rejected.filter(rejected_mask), REJECTED)
-    valid = flagged.filter(pc.invert(rejected_mask))
+    valid = observations.filter(pa.array(keep))
+    quality_rules, findings = _warnings(valid, stations)
+    valid = valid.append_column("quality_rules", quality_rules)
     valid = conform(valid.append_column("quality_score", quality_scores(valid)), VALIDATED)
-    return Validation(valid=valid, rejected=rejected, outside_window=outside)
+    valid, rejected, holds = _hold(valid, rejected, max_rejection_rate)
+    return Validation(
+        valid=valid, rejected=rejected, outside_window=outside,
+        collapsed=_collapsed_counts(observations, duplicates.collapsed), findings=findings,
+        held=holds, max_rejection_rate=max_rejection_rate,
+    )  # fmt: skip

@@ -8,7 +8,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from forecast import ingest
+from forecast import ingest, zones
+from forecast.errors import ConfigurationError
 from forecast.ingest import RawObject
 from forecast.landing import LandingConfig, LandingFile
 from forecast.sources.infoclimat_api import (
@@ -66,6 +67,33 @@ def copy_to_raw(
         "%s %s -> raw/%s %s", record.status, record.name, record.raw_key, record.error or ""
     )
     return record
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient,
+)
+def quarantined_sources(requeue_run: str, lake_block: str) -> list[RawObject]:
+    """Return the raw contents of a run's quarantine, to replay them under the current rules."""
+    found = zones.quarantines(load_lake(lake_block), requeue_run)
+    if not found:
+        raise ConfigurationError(
+            f"no quarantine of run {requeue_run!r} in the rejected zone (rejected/date=*/"
+            f"run={requeue_run}.json); `forecast requeue --list` shows what can be requeued"
+        )
+    quarantine = found[0]
+    if quarantine.requeued_by:
+        raise ConfigurationError(
+            f"the quarantine of run {requeue_run!r} was already requeued by run "
+            f"{quarantine.requeued_by!r}; requeue that run's quarantine instead"
+        )
+    get_run_logger().info(
+        "requeue of run %s: %d quarantined rows, %d raw contents to replay",
+        requeue_run, quarantine.rows, len(quarantine.raw_objects),
+    )  # fmt: skip
+    return list(quarantine.raw_objects)
 
 
 @task(cache_policy=NO_CACHE, retries=0)

@@ -6,11 +6,14 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from forecast.reports import LatencyReport, MigrationReport, QualityReport, RunStatus
+from forecast import zones
+from forecast.quality import QualityReport
+from forecast.reports import LatencyReport, MigrationReport, RunStatus
 from tasks.config import load_lake, retry_transient
 
 ARTIFACT_KEYS = {
     "quality": "forecast-quality",
+    "quality_summary": "forecast-quality-summary",
     "completeness": "forecast-completeness",
     "migration": "forecast-migration",
     "latency": "forecast-latency",
@@ -44,10 +47,21 @@ def publish_reports(
     keys = report_keys(status.run_id)
     lake.write_json("reports", keys["quality"], quality.to_dict())
     create_table_artifact(
-        quality.to_rows(), key=ARTIFACT_KEYS["quality"], description=quality.summary_markdown()
+        quality.to_rows(),
+        key=ARTIFACT_KEYS["quality"],
+        description="Per station and measurement: expected vs received observations, rows "
+        "rejected and warnings naming it (summary: forecast-quality-summary)",
     )
-    create_table_artifact(quality.completeness_rows(), key=ARTIFACT_KEYS["completeness"],
-                          description="% of validated records holding each measurement ('-': not provided)")  # fmt: skip
+    create_markdown_artifact(
+        quality.summary_markdown(),
+        key=ARTIFACT_KEYS["quality_summary"],
+        description=f"KPIs, top issues, sensor faults, held partitions, gaps; run {status.run_id}",
+    )
+    create_table_artifact(
+        quality.completeness.gap_rows(),
+        key=ARTIFACT_KEYS["completeness"],
+        description="Gaps in each station's series (missing observations at its cadence)",
+    )
     if migration is not None:
         lake.write_json("reports", keys["migration"], migration.to_dict())
         create_table_artifact(
@@ -72,9 +86,34 @@ def publish_reports(
     return keys
 
 
+@task(
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient,
+)
+def record_requeue(requeued_run: str, status: RunStatus, lake_block: str) -> str:
+    """Mark the replayed quarantine as requeued by this run (the quarantine stays as it was)."""
+    lake = load_lake(lake_block)
+    quarantine = zones.quarantines(lake, requeued_run)[0]
+    quality = status.quality
+    key = zones.mark_requeued(
+        lake, quarantine, run_id=status.run_id,
+        result={"at": status.finished_at.isoformat(), "rows_quarantined": quarantine.rows,
+                "rows_rejected_now": quality["records_rejected"] + quality["records_held"],
+                "rows_validated_now": quality["records_validated"]},
+    )  # fmt: skip
+    get_run_logger().info(
+        "quarantine of run %s (%d rows) requeued: now %d validated, %d rejected",
+        requeued_run, quarantine.rows, quality["records_validated"], quality["records_rejected"],
+    )  # fmt: skip
+    return key
+
+
 def _status_markdown(status: RunStatus) -> str:
     document = status.to_dict()
     lines = [f"# Run {status.status}", "", f"- run id: `{status.run_id}`", f"- window: {status.window}",
+             *([f"- **held**: {status.held}"] if status.held else []),
              f"- duration: {document['duration_s']} s", "", "| file | source | ingest | status | sha256 | error |", "|---|---|---|---|---|---|"]  # fmt: skip
     lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in status.to_rows()]
     for source, notes in status.schema_drift().items():

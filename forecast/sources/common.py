@@ -37,6 +37,8 @@ class Parsed:
 def attach_lineage(observations: pa.Table, raw: RawFile, source: str) -> pa.Table:
     """Return observations with the raw file's lineage columns (source, file, key, sha256)."""
     length = observations.num_rows
+    if "unit_errors" not in observations.column_names:  # a source whose units are file-level
+        observations = observations.append_column("unit_errors", empty_lists(length))
     for name, value in (
         ("source", source),
         ("source_file", raw.name),
@@ -97,6 +99,13 @@ def messages_where(mask: pa.Array, prefix: str, values: pa.Array) -> pa.Array:
 def constant(value: object, length: int, type_: pa.DataType) -> pa.Array:
     """Return an array of ``length`` copies of ``value``."""
     return pa.repeat(pa.scalar(value, type_), length) if length else pa.array([], type_)
+
+
+def empty_lists(length: int) -> pa.Array:
+    """Return a list<string> column of ``length`` empty lists."""
+    return pa.ListArray.from_arrays(
+        pa.array(np.zeros(length + 1, np.int32)), pa.array([], pa.string())
+    )
 
 
 def flags_where(masks: dict[str, pa.Array], length: int) -> pa.Array:

@@ -4,6 +4,11 @@ Quirks handled (see ../shared/data/raw/FORMATS.md §1): every value is a string 
 means missing (``nebulosite``); synop-only keys are absent at static stations (the measurement is
 then not provided by that station); ``hourly["_params"]`` is not a station; ``dh_utc`` is UTC
 without an offset; a ``"0"`` wind direction with zero wind is calm, not north.
+
+A record whose ``dh_utc`` is null, absent or not ``YYYY-MM-DD HH:MM:SS`` keeps its values with a
+null timestamp and a parse error; records without any ``dh_utc`` at all fail the file. Units are
+declared once in the metadata (a file declaring another unit is refused), so there are no
+per-row unit errors.
 """
 
 from __future__ import annotations
@@ -199,15 +204,39 @@ def _station_rows(
     return pa.Table.from_pylist(rows, schema=STATIONS)
 
 
+_DH_UTC_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _timestamps(dh_utc: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Return ``dh_utc`` as UTC instants and, per record, why it is null (null where fine)."""
+    text = dh_utc.cast(pa.string())
+    stamps = pc.strptime(text, format=_DH_UTC_FORMAT, unit="ms", error_is_null=True)
+    unreadable = pc.and_(pc.is_valid(text), pc.is_null(stamps))
+    missing = pc.if_else(
+        pc.is_null(text), pa.scalar("field 'dh_utc' is missing"), pa.scalar(None, pa.string())
+    )
+    errors = pc.coalesce(
+        missing,
+        messages_where(unreadable, "field 'dh_utc' is not 'YYYY-MM-DD HH:MM:SS': ", text),
+    )
+    return pc.assume_timezone(stamps, timezone="UTC"), errors
+
+
 def _station_observations(
     station_id: str, records: list[Any], raw: RawFile
 ) -> tuple[pa.Table, list[str]]:
-    """Return one station's records as canonical columns and the measurements it provides."""
+    """Return one station's records as canonical columns and the measurements it provides.
+
+    Raises:
+        SourceFormatError: records that are not objects, of inconsistent types, or none of
+            them with a ``dh_utc`` key.
+    """
     where = f"hourly.{station_id}"
     if not all(isinstance(record, dict) for record in records):
         raise SourceFormatError("records must be JSON objects", file=raw.name, field=where)
     try:
-        table = pa.Table.from_pylist(records)
+        # pa.array reads every record's keys; Table.from_pylist would keep only the first one's.
+        table = pa.Table.from_struct_array(pa.array(records))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise SourceFormatError(
             f"inconsistent record types: {exc}", file=raw.name, field=where
@@ -216,26 +245,14 @@ def _station_observations(
         raise SourceFormatError("records have no 'dh_utc'", file=raw.name, field=where)
     present = [field for field in FIELDS if field in table.column_names]
     columns: dict[str, pa.Array] = {}
-    errors: list[pa.Array] = []
+    columns["timestamp"], stamp_errors = _timestamps(table.column("dh_utc").combine_chunks())
+    errors: list[pa.Array] = [stamp_errors]
     for field in present:
         text = table.column(field).combine_chunks().cast(pa.string())
         columns[FIELDS[field]], bad = parse_numbers(text)
         errors.append(messages_where(bad, f"field {field!r} is not a number: ", text))
-    stamps = pc.strptime(
-        table.column("dh_utc").cast(pa.string()),
-        format="%Y-%m-%d %H:%M:%S",
-        unit="ms",
-        error_is_null=True,
-    )
-    if stamps.null_count:
-        first_bad = pc.index(pc.is_null(stamps), True).as_py()
-        raise SourceFormatError(
-            f"'dh_utc' is not 'YYYY-MM-DD HH:MM:SS': {table.column('dh_utc')[first_bad].as_py()!r}",
-            file=raw.name, row=first_bad, field=f"{where}[{first_bad}].dh_utc",
-        )  # fmt: skip
     length = table.num_rows
     columns["station_id"] = constant(station_id, length, pa.string())
-    columns["timestamp"] = pc.assume_timezone(stamps.combine_chunks(), timezone="UTC")
     columns["record_index"] = pa.array(range(length), pa.int32())
     columns["parse_errors"] = collect_messages(errors, length)
     return pa.table(columns), [FIELDS[field] for field in present]

@@ -11,6 +11,9 @@ non-work) sheets are skipped; a sheet whose name is not a DDMMYY date is skipped
 sheet is a date sheet (the file fails when none is); extra, duplicate or unnamed columns are
 ignored and reordered columns accepted; merged cells are accepted in the header row only. A
 formula cell without a cached value reads as empty, and a measurement there gets a parse error.
+A Time cell that is empty, not a time of day or such a formula leaves that row's timestamp null
+with a parse error; the row's other values and the other rows are kept. A value in another unit
+than the column's documented one is null with a message in ``unit_errors`` (not a parse error).
 A one-sheet CSV export (``.csv``) goes through the same per-day code (``parse_csv``).
 """
 
@@ -212,8 +215,14 @@ def _text_column(cells: tuple[object, ...]) -> pa.Array:
     return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
-def _measure(column: Column, cells: tuple[object, ...], header: str) -> tuple[pa.Array, pa.Array]:
-    """Return a column's canonical values and its per-row error messages (null if fine)."""
+def _measure(
+    column: Column, cells: tuple[object, ...], header: str
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Return a column's canonical values, its per-row parse and unit messages (null if fine).
+
+    A cell that is not a number gets the parse message only, even when its text after the
+    number is not the expected unit either (``N/A`` has no unit).
+    """
     text = _text_column(cells)
     # One regex, not utf8_split_whitespace(max_splits=1): in pyarrow 25 the latter sometimes
     # leaves a trailing space unsplit on an array's last element (seen on the real workbooks).
@@ -223,18 +232,18 @@ def _measure(column: Column, cells: tuple[object, ...], header: str) -> tuple[pa
     values, bad_number = parse_numbers(number)
     bad_unit = pc.fill_null(pc.and_(pc.is_valid(text), pc.not_equal(unit, column.unit)), False)
     expected = f"{column.unit!r}" if column.unit else "no unit"
-    errors = pc.coalesce(
-        messages_where(bad_number, f"field {header!r} is not a number: ", text),
-        messages_where(
-            bad_unit, f"field {header!r} has an unexpected unit (expected {expected}): ", text
-        ),
+    errors = messages_where(bad_number, f"field {header!r} is not a number: ", text)
+    unit_errors = messages_where(
+        pc.and_(bad_unit, pc.invert(bad_number)),
+        f"field {header!r} has an unexpected unit (expected {expected}): ",
+        text,
     )
     values = pc.if_else(bad_unit, None, values)
     if column.fahrenheit:
         values = units.fahrenheit_to_celsius(values)
     elif column.factor is not None:
         values = units.scale(values, column.factor)
-    return values, errors
+    return values, errors, unit_errors
 
 
 def _clock_text(text: pa.Array) -> pa.Array:
@@ -263,28 +272,48 @@ def _time_text(cells: tuple[object, ...]) -> pa.Array:
         return pa.array(cells, pa.string())  # a CSV export: every cell is text
     except (pa.ArrowTypeError, pa.ArrowInvalid):  # a workbook with some text in Time
         return pa.array(
-            [c.isoformat() if isinstance(c, time) else str(c) for c in cells], pa.string()
+            [
+                c.isoformat() if isinstance(c, time) else None if c is None else str(c)
+                for c in cells
+            ],
+            pa.string(),
         )
 
 
-def _local_times(
-    cells: tuple[object, ...], numbers: Sequence[int], day: Day, position: int, file: str
+def _time_messages(
+    cells: tuple[object, ...], times: pa.Array, uncached: pa.Array, header: str
 ) -> pa.Array:
+    """Return, per row, why its Time cell gave no time of day (null where it did)."""
+    if not times.null_count:
+        return pa.nulls(len(times), pa.string())
+    bad = pc.is_null(times)
+    text = _time_text(cells)
+    empty = pc.and_(bad, pc.fill_null(pc.equal(text, ""), True))
+    prefix = f"field {header!r}: "
+    formula = f"{prefix}time of day is a formula without a cached value"
+    return pc.coalesce(
+        pc.if_else(pc.and_(bad, uncached), formula, pa.scalar(None, pa.string())),
+        pc.if_else(empty, f"{prefix}time of day is empty", pa.scalar(None, pa.string())),
+        messages_where(bad, f"{prefix}not a time of day: ", text),
+    )
+
+
+def _local_times(
+    cells: tuple[object, ...], numbers: np.ndarray, day: Day, position: int, header: str
+) -> tuple[pa.Array, pa.Array]:
+    """Return the naive local timestamps of a day's rows and the Time cells' parse messages.
+
+    A row whose Time cell is empty, not a time of day or a formula without a cached value has
+    a null timestamp and a message; the other rows are unaffected.
+    """
     times = _time_of_day(cells)
-    if times.null_count:
-        bad = pc.index(pc.is_null(times), True).as_py()
-        if numbers[bad] in day.uncached.get(position, ()):
-            problem = "time of day is a formula without a cached value"
-        elif cells[bad] in _EMPTY:
-            problem = "time of day is empty"
-        else:
-            problem = f"not a time of day: {cells[bad]!r}"
-        raise SourceFormatError(problem, file=file, sheet=day.name, row=numbers[bad], field="Time")
+    messages = _time_messages(cells, times, _uncached_mask(day, position, numbers), header)
     # The sheet's date at 00:00 as naive microseconds (never via the machine's time zone).
     midnight = pa.scalar((day.date - datetime(1970, 1, 1)) // timedelta(microseconds=1), pa.int64())
-    return (
+    local = (
         pc.add(times.cast(pa.int64()), midnight).cast(pa.timestamp("us")).cast(pa.timestamp("ms"))
     )
+    return local, messages
 
 
 def _compass(cells: tuple[object, ...], header: str) -> tuple[pa.Array, pa.Array]:
@@ -299,21 +328,28 @@ def _compass(cells: tuple[object, ...], header: str) -> tuple[pa.Array, pa.Array
 _BY_KEY = {column.key: column for column in COLUMNS}
 
 
-def _convert(key: str, cells: tuple[object, ...], header: str) -> tuple[pa.Array, pa.Array]:
+def _convert(
+    key: str, cells: tuple[object, ...], header: str
+) -> tuple[pa.Array, pa.Array, pa.Array | None]:
+    """Return a column's canonical values, parse messages and unit messages (None: no units)."""
     if key == "wind_direction":
-        return _compass(cells, header)
+        return (*_compass(cells, header), None)
     return _measure(_BY_KEY[key], cells, header)
+
+
+def _uncached_mask(day: Day, position: int, numbers: np.ndarray) -> pa.Array:
+    """Return, per row, whether the column's cell is a formula without a cached value."""
+    rows = np.asarray(day.uncached.get(position, ()), dtype=np.int64)
+    return pa.array(np.isin(numbers, rows))
 
 
 def _uncached_messages(
     day: Day, position: int, numbers: np.ndarray, header: str
 ) -> pa.Array | None:
-    rows = day.uncached.get(position)
-    if not rows:
+    if not day.uncached.get(position):
         return None
-    mask = pa.array(np.isin(numbers, np.asarray(rows)))
     message = pa.scalar(f"field {header!r} is a formula without a cached value")
-    return pc.if_else(mask, message, pa.scalar(None, pa.string()))
+    return pc.if_else(_uncached_mask(day, position, numbers), message, pa.scalar(None, pa.string()))
 
 
 def _data_rows(day: Day) -> tuple[list[int], list[Sequence[object]]]:
@@ -333,8 +369,12 @@ def _data_rows(day: Day) -> tuple[list[int], list[Sequence[object]]]:
 def day_table(day: Day, file: str) -> tuple[pa.Table, Layout]:
     """Return one day's rows as canonical columns (local time still naive) and its layout.
 
+    Cells that cannot be read become per-row messages: ``parse_errors`` (not a number, not a
+    compass direction, not a time of day: that row's ``local_time`` is then null, formula
+    without a cached value) and ``unit_errors`` (another unit than the column's).
+
     Raises:
-        SourceFormatError: no header, a required column missing, or a bad Time cell.
+        SourceFormatError: no header, or a required column missing.
     """
     if not day.rows:
         raise SourceFormatError("sheet is empty (no header row)", file=file, sheet=day.name)
@@ -347,18 +387,23 @@ def day_table(day: Day, file: str) -> tuple[pa.Table, Layout]:
     if not data:
         return pa.table({}), layout
     row_numbers = np.asarray(numbers)
+    time_at = positions["time"]
     columns: dict[str, pa.Array] = {}
-    errors: list[pa.Array] = []
+    columns["local_time"], time_errors = _local_times(
+        cells[time_at], row_numbers, day, time_at, str(header[time_at])
+    )
+    errors: list[pa.Array] = [time_errors]
+    unit_errors: list[pa.Array] = []
     for key in PROVIDED:
         position = positions[key]
         name = str(header[position])
-        columns[key], messages = _convert(key, cells[position], name)
+        columns[key], messages, wrong_units = _convert(key, cells[position], name)
         uncached = _uncached_messages(day, position, row_numbers, name)
         errors.extend([messages] if uncached is None else [messages, uncached])
-    time_at = positions["time"]
-    columns["local_time"] = _local_times(cells[time_at], numbers, day, time_at, file)
+        unit_errors.extend([] if wrong_units is None else [wrong_units])
     columns["row"] = pa.array(numbers, pa.int32())
     columns["parse_errors"] = collect_messages(errors, len(data))
+    columns["unit_errors"] = collect_messages(unit_errors, len(data))
     columns["sheet"] = constant(day.name, len(data), pa.string())
     return pa.table(columns), layout
 
@@ -608,7 +653,8 @@ def parse(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
 
     Raises:
         SourceFormatError: over a limit, unknown station file name, no date sheet, missing
-            column, merged data cells or bad time cell (names file, sheet, row and field).
+            column or merged data cells (names file, sheet, row and field). A bad Time cell
+            is not an error of the file: that row's timestamp is null, with a parse error.
     """
     check_file_size(raw.name, raw.content, limits)
     if wunderground_csv.is_csv(raw.name):
@@ -637,8 +683,8 @@ def parse_csv(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     token and ``row`` the CSV line number.
 
     Raises:
-        SourceFormatError: no date token, unknown station, not UTF-8, over a limit, missing
-            column or bad time (names file, sheet, row and field).
+        SourceFormatError: no date token, unknown station, not UTF-8, over a limit or missing
+            column (names file, sheet, row and field). A bad time is a row's parse error.
     """
     check_file_size(raw.name, raw.content, limits)
     stem, token = wunderground_csv.split_day_token(raw.name)

@@ -50,9 +50,11 @@ def plans(temperatures=(10.0, 11.0, 12.0, 13.0, 14.0), run: RunContext = FIRST_R
         "raw_sha256": "abc",
         "flags": [],
         "parse_errors": [],
+        "unit_errors": [],
         "sheet": None,
         "row": None,
         "quality_score": 100.0,
+        "quality_rules": [],
         "pressure": 1015.0,
     }
     rows = [

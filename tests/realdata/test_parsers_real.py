@@ -39,3 +39,6 @@ def test_parsing_the_real_files_three_times_gives_identical_tables(shared_raw):
     assert [t.num_rows for t in passes[0]] == [1143, 1899, 1908]
     assert all(a.equals(b) for later in passes[1:] for a, b in zip(passes[0], later, strict=True))
     assert all(sum(len(e) for e in t.column("parse_errors").to_pylist()) == 0 for t in passes[0])
+    # Every real time reads and every real value carries its documented unit.
+    assert [t.column("timestamp").null_count for t in passes[0]] == [0, 0, 0]
+    assert all(sum(len(e) for e in t.column("unit_errors").to_pylist()) == 0 for t in passes[0])

@@ -79,10 +79,12 @@ def validated(*rows: dict) -> pa.Table:
     base = {key: None for key in MEASUREMENT_KEYS} | {
         "flags": [],
         "parse_errors": [],
+        "unit_errors": [],
         "sheet": None,
         "row": None,
         "record_index": None,
         "quality_score": 100.0,
+        "quality_rules": [],
     }
     return conform(pa.Table.from_pylist([base | row for row in rows]), VALIDATED)
 
@@ -196,11 +198,18 @@ def test_run_id_and_ingestion_time_are_only_written_on_insert():
     assert "metadata.run_id" not in body and "metadata.ingested_at" not in body
 
 
-def test_quality_score_and_flags_are_the_data_quality_field():
-    table = validated(wu_row(0, quality_score=90.0, flags=["dew_point_above_temperature"]))
+def test_score_flags_and_fired_rules_are_the_data_quality_field():
+    table = validated(
+        wu_row(0, quality_score=80.0, flags=["dst_ambiguous"],
+               quality_rules=["dew_point_above_temperature"])
+    )  # fmt: skip
     (plan,) = write_plan(table, stations(WU), RUN)
     (_, body, _), *_ = documents(plan)
-    assert body["data_quality"] == {"score": 90.0, "flags": ["dew_point_above_temperature"]}
+    assert body["data_quality"] == {
+        "score": 80.0,
+        "flags": ["dst_ambiguous"],
+        "rules": ["dew_point_above_temperature"],
+    }
     assert body["timestamp"] == T0
 
 

@@ -10,10 +10,12 @@ import pytest
 
 from forecast.errors import SourceFormatError
 from forecast.samples import ABSENT, write_infoclimat_json, write_wunderground_workbook
+from forecast.schema import OBSERVATIONS
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import RawFile
 
 LA_MADELEINE = "Weather Underground - La Madeleine, FR.xlsx"
+COMPARED = [name for name in OBSERVATIONS.names if name != "raw_sha256"]  # the bytes differ
 
 
 def _raw(path: Path) -> RawFile:
@@ -27,6 +29,48 @@ def _rows(table, **where):
         m = pc.equal(table.column(column), value)
         mask = m if mask is None else pc.and_(mask, m)
     return table.filter(mask).to_pylist()
+
+
+def _only_changed(clean, faulty, changed: dict, **where) -> None:
+    """Assert ``faulty`` equals ``clean`` but for ``changed`` columns on the row ``where`` picks."""
+    clean, faulty = clean.select(COMPARED), faulty.select(COMPARED)
+    assert faulty.num_rows == clean.num_rows
+    ((column, value),) = where.items()
+    others = pc.not_equal(clean.column(column), value)
+    assert faulty.column(column).equals(clean.column(column))
+    assert faulty.filter(others).equals(clean.filter(others))
+    expected = {**_rows(clean, **where)[0], **changed}
+    assert _rows(faulty, **where) == [expected]
+
+
+def _infoclimat_pair(tmp_path, overrides) -> tuple:
+    """Return the observations of station 00052 (7 records) without and with ``overrides``."""
+    tables = []
+    for name, record_overrides in (("clean", {}), ("faulty", overrides)):
+        sample = write_infoclimat_json(
+            tmp_path / name / "ic.json",
+            start=datetime(2024, 10, 5),
+            hours=1,
+            stations=("00052",),
+            record_overrides=record_overrides,
+        )
+        tables.append(infoclimat.parse(_raw(sample.path)).observations)
+    return tuple(tables)
+
+
+def _wunderground_pair(tmp_path, overrides) -> tuple:
+    """Return the observations of a 12-row day sheet 011024 without and with ``overrides``."""
+    tables = []
+    for name, cell_overrides in (("clean", {}), ("faulty", overrides)):
+        sample = write_wunderground_workbook(
+            tmp_path / name / LA_MADELEINE,
+            first_day=date(2024, 10, 1),
+            days=1,
+            last_day_until=time(0, 59),
+            cell_overrides=cell_overrides,
+        )
+        tables.append(wunderground.parse(_raw(sample.path)).observations)
+    return tuple(tables)
 
 
 def test_infoclimat_counts_per_station_and_skips_params(tmp_path):
@@ -85,6 +129,81 @@ def test_infoclimat_unreadable_value_becomes_a_located_parse_error_on_that_row_o
     errors = table.column("parse_errors").to_pylist()
     assert errors[2] == ["field 'temperature' is not a number: 'abc'"]
     assert sum(bool(e) for e in errors) == 1
+
+
+@pytest.mark.parametrize(
+    ("dh_utc", "message"),
+    [
+        ("05/10/2024 00:20", "field 'dh_utc' is not 'YYYY-MM-DD HH:MM:SS': '05/10/2024 00:20'"),
+        (
+            "2024-10-05T00:20:00Z",
+            "field 'dh_utc' is not 'YYYY-MM-DD HH:MM:SS': '2024-10-05T00:20:00Z'",
+        ),
+        ("", "field 'dh_utc' is not 'YYYY-MM-DD HH:MM:SS': ''"),
+        (None, "field 'dh_utc' is missing"),
+        (ABSENT, "field 'dh_utc' is missing"),
+    ],
+    ids=["day-first", "iso-8601", "empty", "null", "absent"],
+)
+def test_infoclimat_unreadable_dh_utc_is_a_null_timestamp_with_a_parse_error(
+    tmp_path, dh_utc, message
+):
+    clean, faulty = _infoclimat_pair(tmp_path, {("00052", 2): {"dh_utc": dh_utc}})
+    _only_changed(clean, faulty, {"timestamp": None, "parse_errors": [message]}, record_index=2)
+
+
+def test_infoclimat_dh_utc_missing_in_the_first_record_only_is_that_records_error(tmp_path):
+    # The first record's keys must not decide the columns: the others' dh_utc is still read.
+    clean, faulty = _infoclimat_pair(tmp_path, {("00052", 0): {"dh_utc": ABSENT}})
+    _only_changed(
+        clean,
+        faulty,
+        {"timestamp": None, "parse_errors": ["field 'dh_utc' is missing"]},
+        record_index=0,
+    )
+
+
+def test_infoclimat_field_missing_in_the_first_record_only_is_read_in_the_others(tmp_path):
+    clean, faulty = _infoclimat_pair(tmp_path, {("00052", 0): {"temperature": ABSENT}})
+    assert clean.column("temperature").null_count == 0
+    _only_changed(clean, faulty, {"temperature": None}, record_index=0)
+
+
+def test_infoclimat_bad_dh_utc_and_bad_value_in_one_record_give_both_messages(tmp_path):
+    clean, faulty = _infoclimat_pair(
+        tmp_path, {("00052", 4): {"dh_utc": "soon", "temperature": "abc"}}
+    )
+    errors = [
+        "field 'dh_utc' is not 'YYYY-MM-DD HH:MM:SS': 'soon'",
+        "field 'temperature' is not a number: 'abc'",
+    ]
+    _only_changed(
+        clean,
+        faulty,
+        {"timestamp": None, "temperature": None, "parse_errors": errors},
+        record_index=4,
+    )
+
+
+def test_infoclimat_records_without_any_dh_utc_fail_the_file(tmp_path):
+    overrides = {("00052", i): {"dh_utc": ABSENT} for i in range(7)}
+    sample = write_infoclimat_json(
+        tmp_path / "ic.json",
+        start=datetime(2024, 10, 5),
+        hours=1,
+        stations=("00052",),
+        record_overrides=overrides,
+    )
+    with pytest.raises(
+        SourceFormatError, match=r"file 'ic.json', field 'hourly.00052': records have no 'dh_utc'"
+    ):
+        infoclimat.parse(_raw(sample.path))
+
+
+def test_infoclimat_has_no_unit_errors_column_of_its_own(tmp_path):
+    sample = write_infoclimat_json(tmp_path / "ic.json", start=datetime(2024, 10, 5), hours=1)
+    table = infoclimat.parse(_raw(sample.path)).observations
+    assert table.column("unit_errors").to_pylist() == [[]] * table.num_rows
 
 
 def test_infoclimat_missing_station_id_key_in_records_still_parses(tmp_path):
@@ -162,20 +281,34 @@ def test_wunderground_empty_wind_cell_stays_null(tmp_path):
     ("cell", "message"),
     [
         ("N/A", "field 'Temperature' is not a number: 'N/A'"),
-        ("12.0\xa0°C", "field 'Temperature' has an unexpected unit (expected '°F'): '12.0\xa0°C'"),
+        ("abc\xa0°C", "field 'Temperature' is not a number: 'abc\xa0°C'"),
     ],
+    ids=["no-number", "no-number-and-another-unit"],
 )
-def test_wunderground_bad_cell_is_a_parse_error_naming_the_field(tmp_path, cell, message):
-    sample = write_wunderground_workbook(
-        tmp_path / LA_MADELEINE,
-        first_day=date(2024, 10, 1),
-        days=1,
-        cell_overrides={("011024", 7, "Temperature"): cell},
-    )
-    table = wunderground.parse(_raw(sample.path)).observations
-    assert _rows(table, row=7)[0]["parse_errors"] == [message]
-    assert _rows(table, row=7)[0]["temperature"] is None
-    assert sum(bool(e) for e in table.column("parse_errors").to_pylist()) == 1
+def test_wunderground_bad_number_is_a_parse_error_naming_the_field(tmp_path, cell, message):
+    clean, faulty = _wunderground_pair(tmp_path, {("011024", 7, "Temperature"): cell})
+    _only_changed(clean, faulty, {"temperature": None, "parse_errors": [message]}, row=7)
+
+
+@pytest.mark.parametrize(
+    ("header", "key", "cell", "message"),
+    [
+        ("Temperature", "temperature", "56.8\xa0°C",
+         "field 'Temperature' has an unexpected unit (expected '°F'): '56.8\xa0°C'"),
+        ("Temperature", "temperature", ("56.8", "°C"),  # rich text, as the real cells are
+         "field 'Temperature' has an unexpected unit (expected '°F'): '56.8\xa0°C'"),
+        ("Gust", "wind_gust", "13.2\xa0km/h",
+         "field 'Gust' has an unexpected unit (expected 'mph'): '13.2\xa0km/h'"),
+        ("UV", "uv_index", "3\xa0index",
+         "field 'UV' has an unexpected unit (expected no unit): '3\xa0index'"),
+    ],
+    ids=["celsius-text", "celsius-rich-text", "km/h", "unit-on-bare-number"],
+)  # fmt: skip
+def test_wunderground_value_in_another_unit_is_a_unit_error_not_a_parse_error(
+    tmp_path, header, key, cell, message
+):
+    clean, faulty = _wunderground_pair(tmp_path, {("011024", 7, header): cell})
+    _only_changed(clean, faulty, {key: None, "unit_errors": [message]}, row=7)
 
 
 def test_wunderground_unknown_compass_text_is_a_parse_error(tmp_path):
@@ -221,15 +354,40 @@ def test_wunderground_sheet_name_must_be_a_ddmmyy_date(tmp_path):
         wunderground.parse(_raw(sample.path))
 
 
-def test_wunderground_bad_time_cell_names_file_sheet_row_and_field(tmp_path):
-    sample = write_wunderground_workbook(
-        tmp_path / LA_MADELEINE,
-        first_day=date(2024, 10, 1),
-        days=1,
-        cell_overrides={("011024", 9, "Time"): "soon"},
-    )
-    with pytest.raises(SourceFormatError, match="sheet '011024', row 9, field 'Time'"):
-        wunderground.parse(_raw(sample.path))
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("soon", "field 'Time': not a time of day: 'soon'"),
+        ("25:00", "field 'Time': not a time of day: '25:00'"),
+        (None, "field 'Time': time of day is empty"),
+    ],
+    ids=["text", "out-of-range", "empty"],
+)
+def test_wunderground_bad_time_cell_is_a_null_timestamp_with_a_parse_error(tmp_path, cell, message):
+    clean, faulty = _wunderground_pair(tmp_path, {("011024", 9, "Time"): cell})
+    _only_changed(clean, faulty, {"timestamp": None, "parse_errors": [message]}, row=9)
+
+
+def test_wunderground_bad_time_and_bad_value_in_one_row_give_both_messages_in_column_order(
+    tmp_path,
+):
+    overrides = {
+        ("011024", 9, "Time"): "soon",
+        ("011024", 9, "Temperature"): "N/A",
+        ("011024", 9, "Pressure"): "29.48\xa0hPa",
+    }
+    clean, faulty = _wunderground_pair(tmp_path, overrides)
+    changed = {
+        "timestamp": None,
+        "temperature": None,
+        "pressure": None,
+        "parse_errors": [
+            "field 'Time': not a time of day: 'soon'",
+            "field 'Temperature' is not a number: 'N/A'",
+        ],
+        "unit_errors": ["field 'Pressure' has an unexpected unit (expected 'in'): '29.48\xa0hPa'"],
+    }
+    _only_changed(clean, faulty, changed, row=9)
 
 
 def test_wunderground_not_a_workbook_fails_with_the_file_named(tmp_path):

@@ -19,7 +19,10 @@ from forecast.sources.limits import Limits
 
 WORKBOOK = "Weather Underground - La Madeleine, FR.xlsx"
 EXPORT = "Weather Underground - La Madeleine, FR - 011024.csv"
-SAME = ["station_id", "timestamp", *MEASUREMENT_KEYS, "flags", "parse_errors", "sheet", "row"]
+SAME = [
+    "station_id", "timestamp", *MEASUREMENT_KEYS, "flags", "parse_errors", "unit_errors", "sheet",
+    "row",
+]  # fmt: skip
 
 
 def _raw(name: str, content: bytes) -> RawFile:
@@ -139,14 +142,40 @@ def test_times_as_displayed_are_local_times_of_the_named_day(text, expected):
     assert row["row"] == 2 and row["parse_errors"] == []
 
 
-def test_bad_time_text_fails_the_file_naming_the_line(workbook):
+def _only_line_changed(table, from_workbook, line: int, changed: dict) -> None:
+    """Assert the export's rows equal the workbook's but for ``changed`` on CSV ``line``."""
+    table, from_workbook = table.select(SAME), from_workbook.select(SAME)
+    assert table.column("row").equals(from_workbook.column("row"))
+    others = pc.not_equal(from_workbook.column("row"), line)
+    assert table.filter(others).equals(from_workbook.filter(others))
+    (row,) = table.filter(pc.equal(table.column("row"), line)).to_pylist()
+    (expected,) = from_workbook.filter(pc.equal(from_workbook.column("row"), line)).to_pylist()
+    assert row == {**expected, **changed}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("soon", "field 'Time': not a time of day: 'soon'"),
+        ("", "field 'Time': time of day is empty"),
+    ],
+    ids=["text", "empty"],
+)
+def test_bad_time_text_is_a_null_timestamp_with_a_parse_error(
+    workbook, from_workbook, text, message
+):
     rows = _sheet_rows(workbook, "011024")
-    rows[5][0] = "soon"
-    with pytest.raises(
-        SourceFormatError,
-        match=r"sheet '011024', row 6, field 'Time': not a time of day: 'soon'",
-    ):
-        wunderground.parse(_raw(EXPORT, _export(rows)))
+    rows[5][0] = text
+    table = wunderground.parse(_raw(EXPORT, _export(rows))).observations
+    _only_line_changed(table, from_workbook, 6, {"timestamp": None, "parse_errors": [message]})
+
+
+def test_value_in_another_unit_is_a_unit_error_not_a_parse_error(workbook, from_workbook):
+    rows = _sheet_rows(workbook, "011024")
+    rows[5][1] = "13.8\xa0°C"
+    table = wunderground.parse(_raw(EXPORT, _export(rows))).observations
+    message = "field 'Temperature' has an unexpected unit (expected '°F'): '13.8\xa0°C'"
+    _only_line_changed(table, from_workbook, 6, {"temperature": None, "unit_errors": [message]})
 
 
 def test_extra_column_in_the_export_is_ignored_and_reported(workbook, from_workbook):

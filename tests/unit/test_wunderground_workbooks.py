@@ -7,17 +7,20 @@ from datetime import date, time
 from pathlib import Path
 
 import openpyxl
+import pyarrow.compute as pc
 import pytest
 from openpyxl.chart import BarChart, Reference
 from python_calamine import CalamineWorkbook
 
 from forecast.errors import SourceFormatError
 from forecast.samples import write_wunderground_workbook
+from forecast.schema import OBSERVATIONS
 from forecast.sources import wunderground
 from forecast.sources.common import RawFile
 from forecast.sources.limits import Limits
 
 LA_MADELEINE = "Weather Underground - La Madeleine, FR.xlsx"
+COMPARED = [name for name in OBSERVATIONS.names if name != "raw_sha256"]  # the bytes differ
 
 
 def _raw(path: Path) -> RawFile:
@@ -151,13 +154,65 @@ def test_formula_with_a_cached_value_reads_the_value(tmp_path):
     assert row["uv_index"] == 3.0 and row["parse_errors"] == []
 
 
-def test_time_formula_without_cached_value_fails_the_file_naming_the_cell(tmp_path):
-    raw = _edit(_workbook(tmp_path), lambda book: book["011024"].__setitem__("A7", "=A6+1/288"))
-    with pytest.raises(
-        SourceFormatError,
-        match=r"sheet '011024', row 7, field 'Time': time of day is a formula without a cached",
-    ):
-        wunderground.parse(raw)
+def _before_and_after(path: Path, change) -> tuple:
+    """Return the observations of the workbook re-saved by openpyxl, then after ``change``."""
+    before = wunderground.parse(_edit(path, lambda book: None)).observations.select(COMPARED)
+    after = wunderground.parse(_edit(path, change)).observations.select(COMPARED)
+    assert after.column("row").equals(before.column("row"))
+    assert after.column("sheet").equals(before.column("sheet"))
+    return before, after
+
+
+def test_time_formula_without_cached_value_is_a_null_timestamp_with_a_parse_error(tmp_path):
+    before, after = _before_and_after(
+        _workbook(tmp_path), lambda book: book["011024"].__setitem__("A7", "=A6+1/288")
+    )
+    others = pc.not_equal(before.column("row"), 7)
+    assert after.filter(others).equals(before.filter(others))
+    message = "field 'Time': time of day is a formula without a cached value"
+    expected = {**_row_of(before, 7), "timestamp": None, "parse_errors": [message]}
+    assert _row_of(after, 7) == expected
+
+
+def _row_of(table, row: int) -> dict:
+    rows = table.filter(pc.equal(table.column("row"), row)).to_pylist()
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_sheet_without_any_readable_time_keeps_its_rows_with_null_timestamps(tmp_path):
+    def spoil_times(book):
+        sheet = book["021024"]
+        sheet["A3"] = None  # empty
+        sheet["A4"] = "=A3+1/288"  # formula without a cached value
+        for row in range(5, 15):
+            sheet[f"A{row}"] = f"slot {row}"
+
+    before, after = _before_and_after(_workbook(tmp_path, days=2), spoil_times)
+    first_day = pc.equal(before.column("sheet"), "011024")
+    assert after.filter(first_day).equals(before.filter(first_day))
+    second_day = pc.invert(first_day)
+    spoilt, intact = after.filter(second_day), before.filter(second_day)
+    assert spoilt.num_rows == 12 and spoilt.column("timestamp").null_count == 12
+    assert spoilt.drop_columns(["timestamp", "parse_errors"]).equals(
+        intact.drop_columns(["timestamp", "parse_errors"])
+    )
+    assert spoilt.column("parse_errors").to_pylist() == [
+        ["field 'Time': time of day is empty"],
+        ["field 'Time': time of day is a formula without a cached value"],
+        *([f"field 'Time': not a time of day: 'slot {row}'"] for row in range(5, 15)),
+    ]
+
+
+def test_time_cell_holding_a_whole_number_is_a_null_timestamp_with_a_parse_error(tmp_path):
+    # The cell keeps its h:mm AM/PM format: calamine reads 42 as the date 1900-02-11.
+    before, after = _before_and_after(
+        _workbook(tmp_path), lambda book: book["011024"].__setitem__("A8", 42)
+    )
+    others = pc.not_equal(before.column("row"), 8)
+    assert after.filter(others).equals(before.filter(others))
+    message = "field 'Time': not a time of day: '1900-02-11'"
+    assert _row_of(after, 8) == {**_row_of(before, 8), "timestamp": None, "parse_errors": [message]}
 
 
 def test_merged_cells_in_the_data_area_fail_the_file_naming_sheet_and_range(tmp_path):
