@@ -239,10 +239,10 @@ def _issues(validation: Validation, extracted_outside: int) -> tuple[Issue, ...]
         examples = reasons.filter(pc.equal(rule_of_reason, rule)).slice(0, EXAMPLES)
         issues.append(Issue(rule, "reject", count, tuple(examples.to_pylist())))
     valid = validation.valid
-    where = locations(valid) if valid.num_rows else pa.array([], pa.string())
     for rule, count in _counts(pc.list_flatten(as_array(valid.column("quality_rules")))).items():
         rows = np.flatnonzero(has_flag(valid.column("quality_rules"), rule))[:EXAMPLES]
-        issues.append(Issue(rule, "warn", count, tuple(where.take(pa.array(rows)).to_pylist())))
+        examples = locations(valid.take(pa.array(rows))).to_pylist()
+        issues.append(Issue(rule, "warn", count, tuple(examples)))
     collapsed = sum(validation.collapsed.values())
     if collapsed:
         issues.append(Issue("duplicate_identical", "collapse", collapsed, ()))
@@ -312,13 +312,8 @@ def quality_report(
     """Return the quality report of a run from what was extracted and how it validated."""
     stations = conform(stations, STATIONS)
     counts = _station_counts(extracted, validation, window)
-    sources = dict(
-        zip(
-            extracted.column("station_id").to_pylist(),
-            extracted.column("source").to_pylist(),
-            strict=True,
-        )
-    )
+    pairs = extracted.group_by(["station_id", "source"]).aggregate([]).to_pylist()
+    sources = {row["station_id"]: row["source"] for row in pairs}
     report = completeness(validation.valid, stations, window, now=now)
     pct = {s.station_id: s.pct for s in report.stations}
     rows = tuple(

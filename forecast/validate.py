@@ -6,8 +6,10 @@ Every rule lives in ``forecast/rules.py``; this module evaluates them on whole c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +42,7 @@ from forecast.sources.common import as_array, collect_messages, concat_lists, fl
 _NULL_TEXT = pa.scalar(None, pa.string())
 _INGEST_DATE = r"ingest_date=(?P<date>[0-9-]+)"
 _UNDATED = "-"
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,14 @@ def _any(masks: list[pa.Array], length: int) -> pa.Array:
     return result
 
 
-def _when(mask: pa.Array, text: pa.Array | pa.Scalar | str) -> pa.Array:
-    text = pa.scalar(text) if isinstance(text, str) else text
-    return as_array(pc.if_else(pc.fill_null(mask, False), text, _NULL_TEXT))
+def _when(mask: pa.Array, text: Callable[[], pa.Array] | pa.Array | str) -> pa.Array:
+    """Return ``text`` where ``mask`` is true, null elsewhere; a callable text is only built
+    when some row needs it (reasons are rare; building them for every row is not free)."""
+    mask = as_array(pc.fill_null(mask, False))
+    if not pc.any(mask).as_py():
+        return pa.nulls(len(mask), pa.string())
+    value = pa.scalar(text) if isinstance(text, str) else text() if callable(text) else text
+    return as_array(pc.if_else(mask, value, _NULL_TEXT))
 
 
 def _range_checks(observations: pa.Table) -> dict[str, tuple[pa.Array, pa.Array]]:
@@ -153,12 +161,16 @@ def _range_checks(observations: pa.Table) -> dict[str, tuple[pa.Array, pa.Array]
     for key, (low, high, _) in PHYSICAL_RANGES.items():
         values = observations.column(key)
         outside = pc.fill_null(pc.or_(pc.less(values, low), pc.greater(values, high)), False)
-        text = pc.binary_join_element_wise(
-            f"{key} = ", pc.round(values, 3).cast(pa.string()),
-            f" {UNITS[key]} is outside [{low:g}, {high:g}]", "",
-        )  # fmt: skip
-        checks[f"range_{key}"] = (outside, _when(outside, text))
+        checks[f"range_{key}"] = (outside, _when(outside, partial(_range_text, key, values)))
     return checks
+
+
+def _range_text(key: str, values: pa.ChunkedArray) -> pa.Array:
+    low, high, _ = PHYSICAL_RANGES[key]
+    return pc.binary_join_element_wise(
+        f"{key} = ", pc.round(values, 3).cast(pa.string()),
+        f" {UNITS[key]} is outside [{low:g}, {high:g}]", "",
+    )  # fmt: skip
 
 
 def _row_checks(observations: pa.Table, now: datetime) -> dict[str, tuple[pa.Array, pa.Array]]:
@@ -175,15 +187,18 @@ def _row_checks(observations: pa.Table, now: datetime) -> dict[str, tuple[pa.Arr
     empty = pc.invert(_any([pc.is_valid(observations.column(k)) for k in MEASUREMENT_KEYS], n))
     limit = now + timedelta(minutes=param("timestamp_in_future", "tolerance_minutes"))
     future = pc.fill_null(pc.greater(stamps, pa.scalar(limit, stamps.type)), False)
-    future_text = pc.binary_join_element_wise(
-        "timestamp ", pc.strftime(stamps.cast(pa.timestamp("s", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ"),
-        f" is after the run's clock ({now:%Y-%m-%dT%H:%M:%SZ})", "",
-    )  # fmt: skip
+
+    def future_text() -> pa.Array:
+        return pc.binary_join_element_wise(
+            "timestamp ", pc.strftime(stamps.cast(pa.timestamp("s", tz="UTC")), format=_ISO),
+            f" is after the run's clock ({now:%Y-%m-%dT%H:%M:%SZ})", "",
+        )  # fmt: skip
+
     return {
         "missing_timestamp": (missing, _when(missing, "the time of the observation is missing")),
         "no_measurements": (empty, _when(empty, "no measurement has a value")),
-        "parse_error": (has_parse, _when(has_parse, pc.binary_join(parse_errors, "; "))),
-        "unit_mismatch": (has_unit, _when(has_unit, pc.binary_join(unit_errors, "; "))),
+        "parse_error": (has_parse, _when(has_parse, partial(pc.binary_join, parse_errors, "; "))),
+        "unit_mismatch": (has_unit, _when(has_unit, partial(pc.binary_join, unit_errors, "; "))),
         **_range_checks(observations),
         "timestamp_in_future": (future, _when(future, future_text)),
     }
@@ -371,16 +386,19 @@ def _single_list(texts: pa.Array) -> pa.Array:
 
 def _rejections(observations: pa.Table, checks: dict[str, tuple[pa.Array, pa.Array]]) -> pa.Table:
     """Return the rows any check rejected, with rule ids and located reasons."""
-    n = observations.num_rows
-    rule_ids = flags_where({rule: mask for rule, (mask, _) in checks.items()}, n)
-    where = locations(observations)
-    reasons = collect_messages(
-        [pc.binary_join_element_wise(where, reason, ": ") for _, reason in checks.values()], n
+    rejected = _any([mask for mask, _ in checks.values()], observations.num_rows)
+    rows = observations.filter(rejected)
+    n = rows.num_rows
+    rule_ids = flags_where(
+        {rule: pc.filter(mask, rejected) for rule, (mask, _) in checks.items()}, n
     )
-    mask = pc.greater(pc.list_value_length(rule_ids), 0)
-    table = observations.append_column("reject_rules", rule_ids)
-    table = table.append_column("reject_reasons", reasons)
-    return conform(table.filter(mask), REJECTED)
+    where = locations(rows)
+    reasons = collect_messages(
+        [pc.binary_join_element_wise(where, pc.filter(reason, rejected), ": ")
+         for _, reason in checks.values()], n,
+    )  # fmt: skip
+    table = rows.append_column("reject_rules", rule_ids)
+    return conform(table.append_column("reject_reasons", reasons), REJECTED)
 
 
 def _collapsed_counts(observations: pa.Table, collapsed: np.ndarray) -> dict[str, int]:

@@ -50,8 +50,10 @@ def attach_lineage(observations: pa.Table, raw: RawFile, source: str) -> pa.Tabl
 
 
 def as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Return ``values`` as one contiguous array."""
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    """Return ``values`` as one contiguous array (without a copy when it has one chunk)."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+    return values
 
 
 def parse_numbers(text: pa.Array) -> tuple[pa.Array, pa.Array]:
