@@ -459,7 +459,8 @@ def completeness(
     """
     frame = _Frame.of(window, now)
     provided = _provided(stations)
-    columns = ["station_id", "timestamp", *(k for k in MEASUREMENT_KEYS if k in valid.column_names)]
+    present = [k for k in (*MEASUREMENT_KEYS, "flags") if k in valid.column_names]
+    columns = ["station_id", "timestamp", *present]
     rows = valid.select(columns)
     ids = rows.column("station_id")
     return Completeness(

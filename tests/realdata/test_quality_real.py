@@ -160,3 +160,25 @@ def test_completeness_per_station_from_the_cadence(real):
         ("2024-10-03T10:47:00+00:00", "2024-10-03T11:14:00+00:00", 4),
         ("2024-10-03T11:16:00+00:00", "2024-10-03T11:24:00+00:00", 1),
     ]
+
+
+def test_core_measurements_below_full_completeness_are_exactly_the_explained_ones(real):
+    extracted, _, report = real
+    core = ("temperature", "dew_point", "humidity", "pressure", "wind_speed", "wind_direction")
+    short = {
+        (m.station_id, m.measurement): (m.expected, m.received)
+        for m in report.measurements
+        if m.measurement in core and m.completeness_pct < 100
+    }
+    ichtegem = {(("IICHTE19", k), (1906, 1899)) for k in core if k != "wind_direction"}
+    assert short == dict(ichtegem) | {
+        ("IICHTE19", "wind_direction"): (1906, 1892),
+        ("ILAMAD25", "wind_direction"): (1908, 1865),
+        ("STATIC0010", "wind_direction"): (361, 353),
+    }
+    # By hand: a direction is missing when it is null and the wind is not calm (speed > 0).
+    for station, (expected, received) in [("ILAMAD25", (1908, 1865)), ("STATIC0010", (361, 353))]:
+        rows = [r for r in extracted.to_pylist() if r["station_id"] == station]
+        missing = sum(1 for r in rows if r["wind_direction"] is None and r["wind_speed"] != 0)
+        assert (len(rows), len(rows) - missing) == (expected, received)
+    assert report.kpis()["completeness_score"] == 99.8

@@ -299,7 +299,7 @@ def report() -> Completeness:
     return completeness(pa.concat_tables([a, b]), empty_station, NO_WINDOW, now=at(120))
 
 
-def test_score_is_the_mean_of_every_measurement_pct(report):
+def test_score_is_the_mean_of_every_core_measurement_pct(report):
     # A: temperature 11/13 = 84.62, humidity 5/13 = 38.46; B: 4/7 = 57.14; C: nothing expected.
     pcts = [m.pct for s in report.stations for m in s.measurements]
     assert pcts == [84.62, 38.46, 57.14, 0.0]
@@ -466,3 +466,18 @@ def test_real_files_cadences_counts_and_gaps():
         Gap("IICHTE19", utc(3, 10, 47), utc(3, 11, 14), 4),  # 27 min: 5.4 -> 5 - 1
         Gap("IICHTE19", utc(3, 11, 16), utc(3, 11, 24), 1),  # 8 min: 1.6 -> 2 - 1
     )
+
+
+def test_a_calm_reading_s_null_direction_counts_as_received():
+    table = valid("A", [0, 5, 10], wind_direction=[90.0, None, None])
+    table = table.append_column("flags", pa.array([[], ["wind_calm"], []], pa.list_(pa.string())))
+    result = completeness(table, stations(A=["wind_direction"]), Window(), now=at(60))
+    (direction,) = result.stations[0].measurements
+    assert (direction.expected, direction.received) == (3, 2)  # 10 min: missing, not calm
+
+
+def test_the_score_counts_core_measurements_only():
+    table = valid("A", [0, 5, 10], precip_1h=[1.0, None, None])
+    result = completeness(table, stations(A=["temperature", "precip_1h"]), Window(), now=at(60))
+    assert [m.pct for m in result.stations[0].measurements] == [100.0, 33.33]
+    assert result.score() == 100.0  # precip_1h is hourly by nature: listed, not scored
