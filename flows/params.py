@@ -60,6 +60,11 @@ class RunParams(BaseModel):
         description="A station-day with a larger share of rejected rows is held back whole and "
         "the run fails (rule rejection_threshold).",
     )  # fmt: skip
+    neighbour_km: float | None = Field(
+        default=None, gt=0.0,
+        description="Stations closer than this compare temperatures (rule "
+        "cross_station_temperature); default: the rule catalogue's distance.",
+    )  # fmt: skip
     requeue_run: str | None = Field(
         default=None,
         description="Replay this run's quarantine (its raw contents, from the raw zone) under "

@@ -18,6 +18,8 @@ def validate(
     parsed: Parsed, raw_objects: list[RawObject], params: RunParams, run_id: str
 ) -> tuple[Validation, QualityReport]:
     """Validate the run's observations, write both zones and report their quality."""
-    validation = validate_observations(parsed, params.window, params.max_rejection_rate)
+    validation = validate_observations(
+        parsed, params.window, params.max_rejection_rate, params.neighbour_km
+    )
     write_zones(validation, raw_objects, params.window, params.lake_block, run_id)
     return validation, report_quality(parsed, validation, params.window)

@@ -278,7 +278,7 @@ def stuck_vanes(series: _Series) -> tuple[np.ndarray, list[Finding]]:
     findings = []
     for k in np.flatnonzero(stuck):
         base = d[runs.starts[k]]
-        sector = f"{(base + low[k]) % 360:g}-{(base + high[k]) % 360:g} deg"
+        sector = f"{(base + low[k]) % 360:g} to {(base + high[k]) % 360:g} deg (clockwise)"
         findings.append(
             Finding(
                 "stuck_wind_direction", str(series.names[series.station[first[k]]]),
@@ -322,8 +322,13 @@ def _nearest(t_from: np.ndarray, t_to: np.ndarray) -> np.ndarray:
     return np.where(np.abs(t_to[left] - t_from) <= np.abs(t_to[right] - t_from), left, right)
 
 
-def cross_station(series: _Series, stations: pa.Table) -> tuple[np.ndarray, list[Finding]]:
-    """Return the mask of temperatures far from a close neighbour's, and one finding per pair."""
+def cross_station(
+    series: _Series, stations: pa.Table, distance_km: float | None = None
+) -> tuple[np.ndarray, list[Finding]]:
+    """Return the mask of temperatures far from a close neighbour's, and one finding per pair.
+
+    ``distance_km`` overrides the catalogue's neighbour distance (a run parameter).
+    """
     rule = "cross_station_temperature"
     limit = param(rule, "max_difference")
     offset_ms = param(rule, "max_offset_minutes") * 60_000
@@ -331,7 +336,8 @@ def cross_station(series: _Series, stations: pa.Table) -> tuple[np.ndarray, list
     mask = np.zeros(series.n, dtype=bool)
     findings: list[Finding] = []
     code = {str(name): i for i, name in enumerate(series.names)}
-    for a, b, km in neighbour_pairs(stations, param(rule, "distance_km")):
+    limit_km = param(rule, "distance_km") if distance_km is None else distance_km
+    for a, b, km in neighbour_pairs(stations, limit_km):
         if a not in code or b not in code:
             continue
         ia = np.flatnonzero((series.station == code[a]) & ~np.isnan(temperature))
@@ -360,8 +366,12 @@ def cross_station(series: _Series, stations: pa.Table) -> tuple[np.ndarray, list
 # ------------------------------------------------------------------------------ all together
 
 
-def detect(observations: pa.Table, stations: pa.Table) -> Anomalies:
+def detect(
+    observations: pa.Table, stations: pa.Table, *, neighbour_km: float | None = None
+) -> Anomalies:
     """Run every anomaly detector over deduplicated observations (no null timestamps).
+
+    ``neighbour_km`` overrides the cross-station rule's distance.
 
     Returns the warn rules that fired per row, in the table's row order, and the findings.
     """
@@ -377,7 +387,7 @@ def detect(observations: pa.Table, stations: pa.Table) -> Anomalies:
     masks["stuck_wind_direction"], found = stuck_vanes(series)
     findings += found
     masks["precip_total_decrease"] = precipitation_decreases(series)
-    masks["cross_station_temperature"], found = cross_station(series, stations)
+    masks["cross_station_temperature"], found = cross_station(series, stations, neighbour_km)
     findings += found
     rules = flags_where({rule: series.unsorted(mask) for rule, mask in masks.items()}, series.n)
     return Anomalies(rules, tuple(findings))

@@ -288,7 +288,9 @@ def _duplicates(observations: pa.Table, eligible: np.ndarray) -> _Duplicates:
     return _Duplicates(collapsed, conflict, reason)
 
 
-def _warnings(valid: pa.Table, stations: pa.Table) -> tuple[pa.Array, tuple[Finding, ...]]:
+def _warnings(
+    valid: pa.Table, stations: pa.Table, neighbour_km: float | None
+) -> tuple[pa.Array, tuple[Finding, ...]]:
     """Return per-row lists of warn rule ids that fired, and the spanning findings."""
     temperature, dew_point = valid.column("temperature"), valid.column("dew_point")
     speed, gust = valid.column("wind_speed"), valid.column("wind_gust")
@@ -301,7 +303,7 @@ def _warnings(valid: pa.Table, stations: pa.Table) -> tuple[pa.Array, tuple[Find
         },
         valid.num_rows,
     )
-    anomalies = detect(valid, stations)
+    anomalies = detect(valid, stations, neighbour_km=neighbour_km)
     return concat_lists(compared, anomalies.rules), anomalies.findings
 
 
@@ -415,6 +417,7 @@ def validate(
     stations: pa.Table | None = None,
     now: datetime | None = None,
     max_rejection_rate: float = DEFAULT_MAX_REJECTION_RATE,
+    neighbour_km: float | None = None,
 ) -> Validation:
     """Validate a run's observations against the rule catalogue.
 
@@ -422,6 +425,7 @@ def validate(
     quarantine rows; duplicates are resolved; warn rules (comparisons and anomalies, which need
     ``stations`` for the cross-station check) are named in ``quality_rules`` and scored;
     finally station-days rejected above ``max_rejection_rate`` are held back whole.
+    ``neighbour_km`` overrides the cross-station rule's distance.
     """
     observations = conform(observations, OBSERVATIONS)
     now = now or datetime.now(UTC)
@@ -440,7 +444,7 @@ def validate(
         rejected_alone.to_numpy(zero_copy_only=False) | duplicates.conflict | duplicates.collapsed
     )
     valid = observations.filter(pa.array(keep))
-    quality_rules, findings = _warnings(valid, stations)
+    quality_rules, findings = _warnings(valid, stations, neighbour_km)
     valid = valid.append_column("quality_rules", quality_rules)
     valid = conform(valid.append_column("quality_score", quality_scores(valid)), VALIDATED)
     valid, rejected, holds = _hold(valid, rejected, max_rejection_rate)

@@ -17,11 +17,13 @@ from tasks.config import load_lake, retry_transient
 
 # Tables are never hashed for a cache key (slow, unstable across chunk layouts): not cached.
 @task(cache_policy=NO_CACHE, retries=0)
-def validate_observations(parsed: Parsed, window: Window, max_rejection_rate: float) -> Validation:
+def validate_observations(
+    parsed: Parsed, window: Window, max_rejection_rate: float, neighbour_km: float | None
+) -> Validation:
     """Validate the run's observations inside the requested window."""
     result = validate(
         parsed.observations, window, stations=parsed.stations, now=datetime.now(UTC),
-        max_rejection_rate=max_rejection_rate,
+        max_rejection_rate=max_rejection_rate, neighbour_km=neighbour_km,
     )  # fmt: skip
     logger = get_run_logger()
     logger.info(

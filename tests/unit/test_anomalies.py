@@ -212,7 +212,7 @@ def test_a_vane_within_one_sector_for_20_windy_hours_is_stuck():
     assert findings(table) == (
         Finding(
             "stuck_wind_direction", "ST", minutes(0), minutes(20 * 60), 241,
-            "wind direction within 315-337.5 deg for 20.0 h (241 windy readings) while wind "
+            "wind direction within 315 to 337.5 deg (clockwise) for 20.0 h (241 windy readings) while wind "
             "speed ranged 4.0-8.0 km/h",
         ),
     )  # fmt: skip
@@ -226,7 +226,7 @@ def test_calm_readings_inside_a_stuck_span_are_flagged_too():
     assert flagged(table) == {i: ["stuck_wind_direction"] for i in range(241)}
     [finding] = findings(table)
     assert finding.readings == 239
-    assert "(239 windy readings)" in finding.detail and "315-337.5 deg" in finding.detail
+    assert "(239 windy readings)" in finding.detail and "315 to 337.5 deg" in finding.detail
 
 
 def test_a_vane_within_one_sector_for_17_hours_is_not_stuck():
@@ -249,7 +249,7 @@ def test_a_stuck_sector_across_north_is_recognised():
     table = series(wind_direction=direction, wind_speed=speed)
     assert len(flagged(table)) == 241
     [finding] = findings(table)
-    assert "within 350-10 deg" in finding.detail
+    assert "within 350 to 10 deg (clockwise)" in finding.detail
 
 
 # ------------------------------------------------------------------------------ precipitation
@@ -367,3 +367,13 @@ def test_a_one_reading_pressure_spike_flags_the_spike_not_the_step_back():
         1: ["pressure_jump"],
         2: ["pressure_jump"],
     }
+
+
+def test_the_neighbour_distance_is_a_run_parameter():
+    a = series("07015", every=30, temperature=[10.0, 10.2])
+    b = series("ILAMAD25", every=30, start=minutes(10), temperature=[16.0, 16.2])
+    table = pa.concat_tables([a, b])
+    assert len(detect(table, NEIGHBOURS, neighbour_km=5).findings) == 0  # 9.5 km > 5 km
+    far = stations(LILLE_LESQUIN, ("ILAMAD25", 50.845, 3.070))  # 30 km away
+    assert len(detect(table, far).findings) == 0
+    assert len(detect(table, far, neighbour_km=40).findings) == 2
