@@ -1,0 +1,93 @@
+"""Connecting to MongoDB: the target (URI never printed), redaction, transient errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    NetworkTimeout,
+    NotPrimaryError,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteConcernError,
+)
+
+from forecast.errors import ConfigurationError, TransientError
+
+TRANSIENT = (AutoReconnect, ConnectionFailure, NetworkTimeout, NotPrimaryError, WriteConcernError)
+"""Driver errors after which the same operation may simply be tried again."""
+
+
+@dataclass(frozen=True)
+class MongoTarget:
+    """Where observations go. ``uri`` may hold credentials: it is never printed or logged."""
+
+    uri: str = field(repr=False)
+    database: str = "forecast_2_0"
+    collection: str = "weather_measurements"
+    stations_collection: str = "stations"
+    batch_size: int = 1000
+
+    @property
+    def display(self) -> str:
+        """Return a printable description with credentials removed."""
+        return f"{redact(self.uri)} {self.database}.{self.collection}"
+
+
+# Everything between "scheme://" and the LAST "@" is user info: passwords are often typed with
+# an unescaped "@", and a mistyped scheme must not print them either. Over-redacting a URI whose
+# query holds an "@" is the safe failure.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@")
+
+
+def redact(uri: str) -> str:
+    """Return ``uri`` without its user:password part, whatever the scheme."""
+    return _USERINFO.sub(r"\1***@", uri, count=1)
+
+
+def scrub(text: str, uri: str) -> str:
+    """Return ``text`` with the URI's user info, and its password alone, replaced by ***."""
+    found = _USERINFO.match(uri)
+    if not found:
+        return text
+    userinfo = found.group(2)
+    secrets = sorted({userinfo, userinfo.partition(":")[2]} - {""}, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+@contextmanager
+def connect(target: MongoTarget, *, timeout_ms: int = 10_000) -> Iterator[MongoClient[Any]]:
+    """Yield a connected client (tz-aware datetimes); unreachable servers raise TransientError.
+
+    ``timeout_ms`` bounds server selection unless the URI sets ``serverSelectionTimeoutMS``.
+    """
+    options: dict[str, Any] = {"tz_aware": True, "appname": "forecast-2-0"}
+    if "serverselectiontimeoutms" not in target.uri.lower():  # the URI's own setting wins
+        options["serverSelectionTimeoutMS"] = timeout_ms
+    try:
+        client: MongoClient[Any] = MongoClient(target.uri, **options)
+    except (
+        PyMongoError,
+        ValueError,
+    ) as exc:  # InvalidURI, ConfigurationError; bad ports: ValueError
+        raise ConfigurationError(
+            f"invalid MongoDB URI {redact(target.uri)}: {scrub(str(exc), target.uri)}"
+        ) from exc
+    try:
+        client.admin.command("ping")
+        yield client
+    except ServerSelectionTimeoutError as exc:
+        raise TransientError(
+            f"MongoDB at {redact(target.uri)} is unreachable: {scrub(str(exc), target.uri)}"
+        ) from exc
+    finally:
+        client.close()
