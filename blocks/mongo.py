@@ -20,4 +20,19 @@ class ForecastMongo(Block):
     database: str = Field(default="forecast_2_0")
     collection: str = Field(default="weather_measurements")
     stations_collection: str = Field(default="stations")
-    batch_size: int = Field(default=1000, ge=1, le=10_000, description="Documents per bulk write.")
+    batch_size: int = Field(default=1000, ge=1, le=100_000, description="Documents per bulk write.")
+    batch_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, le=48 * 1024 * 1024,
+        description="BSON bytes per bulk write (the server splits at 48 MB messages).",
+    )  # fmt: skip
+    write_w: str = Field(
+        default="majority", description='Write concern w: "majority", a member count, or a tag.'
+    )
+    journal: bool = Field(default=True, description="Write concern j: wait for the journal.")
+    wtimeout_ms: int = Field(default=30_000, ge=0, description="Write concern wtimeout.")
+    attempts: int = Field(
+        default=5, ge=1, le=20, description="Tries of a batch after transient failures."
+    )
+    backoff_s: float = Field(
+        default=0.5, ge=0.0, description="First retry delay; doubles each try, with jitter."
+    )

@@ -28,7 +28,7 @@ def forecast_pipeline(params: RunParams) -> RunStatus:
     raw_objects = ingest(params, run_id)
     parsed, files = transform(raw_objects, params, run_id)
     validation, quality = validate(parsed, raw_objects, params, run_id)
-    migration, latency = load(validation, parsed, params, run_id)
+    migration, latency = load(validation, parsed, raw_objects, params, run_id)
     status = build_run_status(
         run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC), window=params.window,
         files=files, quality=quality, migration=migration, held=validation.threshold_message(),

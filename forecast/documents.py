@@ -36,22 +36,27 @@ class RunContext:
 
 @dataclass(frozen=True)
 class WritePlan:
-    """One entry per document: its ``_id``, its ``$set`` body and its ``$setOnInsert`` body."""
+    """One entry per document: its ``_id``, its ``$set`` body, its ``$setOnInsert`` body and
+    the position of its row in the validated table (so a refused document maps back to it)."""
 
     ids: pa.Array
     set_fields: pa.StructArray
     insert_fields: pa.StructArray
+    rows: pa.Array
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def slice(self, offset: int, length: int) -> WritePlan:
         """Return the entries ``[offset, offset + length)``."""
+        return self.take(pa.array(range(offset, min(offset + length, len(self))), pa.int64()))
+
+    def take(self, index: pa.Array) -> WritePlan:
+        """Return the entries at ``index``."""
         return WritePlan(
-            self.ids.slice(offset, length),
-            self.set_fields.slice(offset, length),
-            self.insert_fields.slice(offset, length),
-        )
+            self.ids.take(index), self.set_fields.take(index), self.insert_fields.take(index),
+            self.rows.take(index),
+        )  # fmt: skip
 
 
 def document_ids(station_ids: pa.Array, timestamps: pa.Array) -> pa.Array:
@@ -98,7 +103,9 @@ def _measurements(rows: pa.Table, provided: list[str]) -> pa.StructArray:
     )
 
 
-def _station_plan(rows: pa.Table, station: dict[str, object], run: RunContext) -> WritePlan:
+def _station_plan(
+    rows: pa.Table, positions: pa.Array, station: dict[str, object], run: RunContext
+) -> WritePlan:
     n = rows.num_rows
     source = rows.column("source")[0].as_py()
     set_fields: dict[str, pa.Array] = {
@@ -123,7 +130,7 @@ def _station_plan(rows: pa.Table, station: dict[str, object], run: RunContext) -
         "metadata.ingested_at": constant(run.ingested_at, n, pa.timestamp("ms", tz="UTC")),
     }
     ids = document_ids(as_array(rows.column("station_id")), as_array(rows.column("timestamp")))
-    return WritePlan(ids, _struct(set_fields), _struct(insert_fields))
+    return WritePlan(ids, _struct(set_fields), _struct(insert_fields), positions)
 
 
 def _drop_repeated_ids(plan: WritePlan) -> WritePlan:
@@ -133,10 +140,7 @@ def _drop_repeated_ids(plan: WritePlan) -> WritePlan:
     keep = np.sort(len(ids) - 1 - last_from_end)
     if len(keep) == len(ids):
         return plan
-    index = pa.array(keep)
-    return WritePlan(
-        plan.ids.take(index), plan.set_fields.take(index), plan.insert_fields.take(index)
-    )
+    return plan.take(pa.array(keep))
 
 
 def write_plan(valid: pa.Table, stations: pa.Table, run: RunContext) -> list[WritePlan]:
@@ -154,8 +158,10 @@ def write_plan(valid: pa.Table, stations: pa.Table, run: RunContext) -> list[Wri
         raise DataContractError(f"observations of stations without metadata: {missing}")
     plans = []
     for station_id in sorted(present):
-        rows = valid.filter(pc.equal(valid.column("station_id"), station_id))
-        plans.append(_drop_repeated_ids(_station_plan(rows, described[station_id], run)))
+        positions = pc.indices_nonzero(pc.equal(valid.column("station_id"), station_id))
+        rows = valid.take(positions)
+        plan = _station_plan(rows, positions, described[station_id], run)
+        plans.append(_drop_repeated_ids(plan))
     return plans
 
 

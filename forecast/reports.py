@@ -16,6 +16,8 @@ from typing import Any
 import pyarrow.compute as pc
 
 from forecast.mongo import LoadCounts, QueryTiming
+from forecast.mongo.gold import GoldCounts
+from forecast.mongo.reconcile import Reconciliation
 from forecast.quality import QualityReport
 from forecast.tables import markdown_table, rate
 from forecast.validate import Window
@@ -33,6 +35,15 @@ class MigrationReport:
     duration_s: float
     stations_upserted: int
     failures: tuple[tuple[str, str], ...] = ()
+    batches: int = 0
+    retries: int = 0
+    reconciliation: Reconciliation | None = None
+    gold: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reconciled(self) -> bool | None:
+        """True when every loaded key is stored with the planned values (None: not checked)."""
+        return None if self.reconciliation is None else self.reconciliation.ok
 
     @property
     def error_rate(self) -> float:
@@ -56,6 +67,9 @@ class MigrationReport:
                 "error_rate": self.error_rate,
                 "duration_s": round(self.duration_s, 3),
                 "docs_per_s": self.documents_per_second,
+                "batches": self.batches,
+                "retries": self.retries,
+                "reconciled": "-" if self.reconciled is None else self.reconciled,
             }
         ]
 
@@ -65,18 +79,30 @@ class MigrationReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready report (at most 100 failures listed)."""
+        check = self.reconciliation
         return {
             **self.to_rows()[0],
             "stations_upserted": self.stations_upserted,
             "failures": [{"_id": i, "error": e} for i, e in self.failures[:100]],
-        }
+            "reconciliation": None if check is None else {
+                "checked": check.checked, "missing": check.missing,
+                "different": check.different, "examples": list(check.examples),
+            },
+            "gold": self.gold,
+        }  # fmt: skip
 
 
 def migration_report(
-    counts: LoadCounts, duration_s: float, stations_upserted: int
+    counts: LoadCounts,
+    duration_s: float,
+    stations_upserted: int,
+    reconciliation: Reconciliation | None = None,
 ) -> MigrationReport:
     """Return the migration report of a load."""
     return MigrationReport(
+        batches=counts.batches,
+        retries=counts.retries,
+        reconciliation=reconciliation,
         input=counts.input,
         inserted=counts.inserted,
         updated=counts.updated,
@@ -88,9 +114,22 @@ def migration_report(
     )
 
 
+def with_gold(report: MigrationReport, gold: GoldCounts) -> MigrationReport:
+    """Return the migration report with what the gold refresh wrote."""
+    counts = {"station_days": gold.days, "hourly_documents": gold.hourly_documents,
+              "daily_documents": gold.daily_documents}  # fmt: skip
+    return dataclasses.replace(report, gold=counts)
+
+
 @dataclass(frozen=True)
 class LatencyReport:
-    """Timings of the standard queries against the loaded collection."""
+    """Timings of the standard queries against the loaded collections.
+
+    Times are server round trips from MongoDB command monitoring (each query's commands, its
+    getMore batches included); ``plan`` names the winning plan's access stages and indexes.
+    """
+
+    TIMING = "server round trip per query from command monitoring, getMore batches included"
 
     iterations: int
     queries: tuple[QueryTiming, ...]
@@ -110,14 +149,18 @@ class LatencyReport:
 
     def to_markdown(self) -> str:
         """Return the timings as markdown."""
-        return f"## MongoDB query latency ({self.iterations} iterations)\n\n{markdown_table(self.to_rows())}\n"
+        return (
+            f"## MongoDB query latency ({self.iterations} iterations)\n\n"
+            f"{markdown_table(self.to_rows())}\n\nTimes: {self.TIMING}.\n"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready report, raw timings included."""
         return {
             "iterations": self.iterations,
+            "timing": self.TIMING,
             "queries": [
-                {**row, "timings_ms": list(q.timings_ms)}
+                {**row, "uses_index": q.uses_index, "timings_ms": list(q.timings_ms)}
                 for row, q in zip(self.to_rows(), self.queries, strict=True)
             ],
         }
@@ -271,14 +314,15 @@ def run_state(
     """Return the run's state.
 
     "failed": every file failed; "held": station-days over the rejection threshold were held
-    back (the run fails after loading the rest); "partial": some files or documents failed, the
-    rest loaded; "success" otherwise.
+    back (the run fails after loading the rest); "partial": some files or documents failed, or
+    the reconciliation found stored values differing from the plan; "success" otherwise.
     """
     if files and all(f.failed for f in files):
         return "failed"
     if held:
         return "held"
-    if any(f.failed for f in files) or (migration is not None and migration.failed):
+    unfaithful = migration is not None and (migration.failed or migration.reconciled is False)
+    if any(f.failed for f in files) or unfaithful:
         return "partial"
     return "success"
 

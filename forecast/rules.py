@@ -137,6 +137,11 @@ RULES: tuple[Rule, ...] = (
         {"max_rejection_rate": DEFAULT_MAX_REJECTION_RATE},
     ),
     Rule(
+        "load_refused", "*", "load", "reject",
+        "MongoDB refused the document (its $jsonSchema validator, a duplicate key): the row "
+        "is quarantined after the load with the server's message; the rest of the batch loads",
+    ),
+    Rule(
         "dew_point_above_temperature", "dew_point", "compare", "warn",
         "the dew point cannot exceed the air temperature; a small excess is sensor noise",
         {"tolerance": DEW_POINT_TOLERANCE}, penalty=10,

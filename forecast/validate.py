@@ -6,7 +6,7 @@ Every rule lives in ``forecast/rules.py``; this module evaluates them on whole c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
@@ -384,6 +384,15 @@ def _single_list(texts: pa.Array) -> pa.Array:
     """Return a list<string> column holding each row's text as a one-element list."""
     texts = as_array(texts)
     return pa.ListArray.from_arrays(pa.array(np.arange(len(texts) + 1, dtype=np.int32)), texts)
+
+
+def refused(valid: pa.Table, rows: Sequence[int], messages: Sequence[str]) -> pa.Table:
+    """Return validated rows MongoDB refused as quarantine rows (rule ``load_refused``)."""
+    taken = valid.take(pa.array(list(rows), pa.int64()))
+    text = pa.array([f"MongoDB refused the document: {m}" for m in messages], pa.string())
+    reasons = pc.binary_join_element_wise(locations(taken), text, ": ")
+    taken = taken.append_column("reject_rules", _single("load_refused", taken.num_rows))
+    return conform(taken.append_column("reject_reasons", _single_list(reasons)), REJECTED)
 
 
 def _rejections(observations: pa.Table, checks: dict[str, tuple[pa.Array, pa.Array]]) -> pa.Table:

@@ -46,9 +46,9 @@ def write_processed(lake: Lake, valid: pa.Table) -> list[str]:
     return [lake.write_parquet("processed", key, rows) for key, rows in processed_partitions(valid)]
 
 
-def rejected_key(run_id: str, run_date: str) -> str:
-    """Return the key of a run's quarantine file."""
-    return f"date={run_date}/run={run_id}.parquet"
+def rejected_key(run_id: str, run_date: str, part: str = "") -> str:
+    """Return the key of a run's quarantine file (``part`` "load": the rows MongoDB refused)."""
+    return f"date={run_date}/run={run_id}{'.' + part if part else ''}.parquet"
 
 
 def quarantine_key(run_id: str, run_date: str) -> str:
@@ -90,6 +90,7 @@ class Quarantine:
             "rules": self.rules, "window": self.window,
             "raw_objects": [r.to_dict() for r in self.raw_objects],
             "parquet": rejected_key(self.run_id, self.run_date),
+            "load_parquet": rejected_key(self.run_id, self.run_date, "load"),
         }  # fmt: skip
 
 
@@ -101,16 +102,34 @@ def write_rejected(
     run_date: str,
     window: dict[str, str | None],
     raw_objects: Sequence[RawObject],
+    part: str = "",
 ) -> str | None:
-    """Write a run's rejected rows (rules, reasons, raw lineage) and its quarantine manifest."""
+    """Write a run's rejected rows (rules, reasons, raw lineage) and its quarantine manifest.
+
+    The validation quarantine and the load's (``part="load"``) share one manifest, whose row
+    and rule counts add up both.
+    """
     if rejected.num_rows == 0:
         return None
-    key = lake.write_parquet("rejected", rejected_key(run_id, run_date), rejected)
-    rules = pc.value_counts(pc.list_flatten(rejected.column("reject_rules"))).to_pylist()
+    key = lake.write_parquet("rejected", rejected_key(run_id, run_date, part), rejected)
+    flat = pc.value_counts(pc.list_flatten(rejected.column("reject_rules"))).to_pylist()
+    rules = {r["values"]: r["counts"] for r in flat}
+    rows = rejected.num_rows
+    manifest = quarantine_key(run_id, run_date)
+    if part and lake.exists("rejected", manifest):
+        earlier = lake.read_json("rejected", manifest)
+        rows += earlier["rows"]
+        rules = {
+            k: rules.get(k, 0) + earlier["rules"].get(k, 0) for k in {*rules, *earlier["rules"]}
+        }
     quarantine = Quarantine(
-        run_id, run_date, rejected.num_rows, {r["values"]: r["counts"] for r in rules}, window,
+        run_id,
+        run_date,
+        rows,
+        rules,
+        window,
         tuple(r for r in raw_objects if r.status != "refused"),
-    )  # fmt: skip
+    )
     lake.write_json("rejected", quarantine.key, quarantine.to_dict())
     return key
 

@@ -50,6 +50,12 @@ def load_mongo(name: str) -> MongoTarget:
         collection=block.collection,
         stations_collection=block.stations_collection,
         batch_size=block.batch_size,
+        batch_bytes=block.batch_bytes,
+        write_w=block.write_w,
+        journal=block.journal,
+        wtimeout_ms=block.wtimeout_ms,
+        attempts=block.attempts,
+        backoff_s=block.backoff_s,
     )
 
 

@@ -13,24 +13,53 @@ from forecast.mongo.collections import (
     ensure_collections,
     upsert_stations,
 )
-from forecast.mongo.latency import QueryTiming, measure_latency
-from forecast.mongo.load import LoadCounts, expected_documents, fetch, load, operations
+from forecast.mongo.gold import (
+    DAILY_COLLECTION,
+    HOURLY_COLLECTION,
+    GoldCounts,
+    ensure_gold_collections,
+    touched_days,
+)
+from forecast.mongo.gold import refresh as refresh_gold
+from forecast.mongo.latency import QueryTiming, measure_latency, measuring_client
+from forecast.mongo.load import LoadCounts, Refusal, expected_documents, fetch, load, operations
+from forecast.mongo.probe import CrudReport, crud_check
+from forecast.mongo.reconcile import Reconciliation, reconcile
+from forecast.mongo.setup import Setup, prepare
+from forecast.mongo.validator import apply_validators, measurement_schema, station_schema
 
 __all__ = [
+    "DAILY_COLLECTION",
+    "HOURLY_COLLECTION",
     "MEASUREMENT_INDEXES",
     "STATION_INDEXES",
     "TRANSIENT",
+    "CrudReport",
+    "GoldCounts",
     "LoadCounts",
     "MongoTarget",
     "QueryTiming",
+    "Reconciliation",
+    "Refusal",
+    "Setup",
+    "apply_validators",
     "connect",
+    "crud_check",
     "ensure_collections",
+    "ensure_gold_collections",
     "expected_documents",
     "fetch",
     "load",
     "measure_latency",
+    "measurement_schema",
+    "measuring_client",
     "operations",
+    "prepare",
+    "reconcile",
     "redact",
+    "refresh_gold",
     "scrub",
+    "station_schema",
+    "touched_days",
     "upsert_stations",
 ]

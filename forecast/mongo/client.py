@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import MongoClient
+from pymongo import MongoClient, WriteConcern
 from pymongo.errors import (
     AutoReconnect,
     ConnectionFailure,
@@ -27,13 +27,30 @@ TRANSIENT = (AutoReconnect, ConnectionFailure, NetworkTimeout, NotPrimaryError, 
 
 @dataclass(frozen=True)
 class MongoTarget:
-    """Where observations go. ``uri`` may hold credentials: it is never printed or logged."""
+    """Where observations go and how they are written. ``uri`` may hold credentials (and TLS,
+    ``replicaSet``, ``retryWrites`` options): it is never printed or logged.
+
+    ``write_w`` is ``"majority"``, a number of members (``"1"``) or a tag set name; ``journal``
+    waits for the journal; ``wtimeout_ms`` bounds the wait. ``attempts`` and ``backoff_s`` govern
+    the per-batch retry of transient failures.
+    """
 
     uri: str = field(repr=False)
     database: str = "forecast_2_0"
     collection: str = "weather_measurements"
     stations_collection: str = "stations"
     batch_size: int = 1000
+    batch_bytes: int = 8 * 1024 * 1024
+    write_w: str = "majority"
+    journal: bool = True
+    wtimeout_ms: int = 30_000
+    attempts: int = 5
+    backoff_s: float = 0.5
+
+    def write_concern(self) -> WriteConcern:
+        """Return the write concern of loads."""
+        w: int | str = int(self.write_w) if self.write_w.isdigit() else self.write_w
+        return WriteConcern(w=w, j=self.journal, wtimeout=self.wtimeout_ms)
 
     @property
     def display(self) -> str:
@@ -65,12 +82,15 @@ def scrub(text: str, uri: str) -> str:
 
 
 @contextmanager
-def connect(target: MongoTarget, *, timeout_ms: int = 10_000) -> Iterator[MongoClient[Any]]:
+def connect(
+    target: MongoTarget, *, timeout_ms: int = 10_000, **driver_options: Any
+) -> Iterator[MongoClient[Any]]:
     """Yield a connected client (tz-aware datetimes); unreachable servers raise TransientError.
 
-    ``timeout_ms`` bounds server selection unless the URI sets ``serverSelectionTimeoutMS``.
+    ``timeout_ms`` bounds server selection unless the URI sets ``serverSelectionTimeoutMS``;
+    ``driver_options`` go to ``MongoClient`` (e.g. ``event_listeners``, ``appname``).
     """
-    options: dict[str, Any] = {"tz_aware": True, "appname": "forecast-2-0"}
+    options: dict[str, Any] = {"tz_aware": True, "appname": "forecast-2-0", **driver_options}
     if "serverselectiontimeoutms" not in target.uri.lower():  # the URI's own setting wins
         options["serverSelectionTimeoutMS"] = timeout_ms
     try:

@@ -25,7 +25,7 @@ STATION_INDEXES = (
 )
 
 
-def _ensure_indexes(collection: Collection[Any], wanted: Sequence[IndexModel]) -> list[str]:
+def ensure_indexes(collection: Collection[Any], wanted: Sequence[IndexModel]) -> list[str]:
     """Create the ``wanted`` indexes that do not exist yet; return the names created.
 
     Existing indexes are compared by name and key, not re-sent: servers add options of their
@@ -49,7 +49,7 @@ def ensure_collections(client: MongoClient[Any], target: MongoTarget) -> list[st
     """Create the measurement and station indexes that are missing; return their names."""
     database: Database[Any] = client[target.database]
     try:
-        return _ensure_indexes(database[target.collection], MEASUREMENT_INDEXES) + _ensure_indexes(
+        return ensure_indexes(database[target.collection], MEASUREMENT_INDEXES) + ensure_indexes(
             database[target.stations_collection], STATION_INDEXES
         )
     except TRANSIENT as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pytest
@@ -261,14 +261,15 @@ def test_target_repr_and_display_never_show_the_uri_credentials():
 
 
 def test_latency_queries_use_an_index_on_a_loaded_collection(client, target):
-    mongo.ensure_collections(client, target)
+    mongo.prepare(client, target)
     mongo.load(client, target, plans())
+    mongo.refresh_gold(client, target, [("07015", date(2024, 10, 5))])
     timings = {q.name: q for q in mongo.measure_latency(client, target, iterations=2)}
     assert {name: q.plan for name, q in timings.items()} == {
         "station_day": "IXSCAN station_id_timestamp",
         "network_week": "IXSCAN network_timestamp",
         "near_point": "IXSCAN location_geo_2dsphere",
-        "daily_means_month": "IXSCAN station_id_timestamp",
+        "daily_means_month": "IXSCAN station_measurement_period",
         "count_station": "IXSCAN station_id_timestamp",
     }
     assert {name: q.rows for name, q in timings.items()} == {

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from forecast.mongo import LoadCounts, QueryTiming
+from forecast.mongo.load import Refusal
 from forecast.reports import (
     FileOutcome,
     LatencyReport,
@@ -31,7 +32,7 @@ def test_migration_report_rates_and_throughput():
         updated=10,
         unchanged=30,
         failed=10,
-        failures=[(f"S:{i}", "code 11000: dup") for i in range(10)],
+        refusals=[Refusal(f"S:{i}", i, "code 11000: dup") for i in range(10)],
     )
     report = migration_report(counts, duration_s=4.0, stations_upserted=3)
     (row,) = report.to_rows()
@@ -48,7 +49,9 @@ def test_migration_report_of_nothing_has_zero_rates():
 
 
 def test_migration_report_lists_at_most_a_hundred_failures():
-    counts = LoadCounts(input=150, failed=150, failures=[(str(i), "e") for i in range(150)])
+    counts = LoadCounts(
+        input=150, failed=150, refusals=[Refusal(str(i), i, "e") for i in range(150)]
+    )
     report = migration_report(counts, duration_s=1.0, stations_upserted=0)
     assert len(report.to_dict()["failures"]) == 100
     assert report.error_rate == 1.0

@@ -1,0 +1,36 @@
+"""Collection setup in one idempotent call: indexes, validators, gold collections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import MongoClient
+
+from forecast.mongo.client import MongoTarget
+from forecast.mongo.collections import ensure_collections
+from forecast.mongo.gold import ensure_gold_collections
+from forecast.mongo.validator import apply_validators
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What preparing the database did: indexes created, validators applied."""
+
+    indexes: tuple[str, ...]
+    validators: dict[str, str]
+
+    def describe(self) -> str:
+        """Return a one-line summary for logs."""
+        made = ", ".join(self.indexes) or "none"
+        applied = ", ".join(f"{name} {outcome}" for name, outcome in self.validators.items())
+        return f"indexes created: {made}; validators: {applied}"
+
+
+def prepare(client: MongoClient[Any], target: MongoTarget) -> Setup:
+    """Create missing indexes (measurements, stations, gold) and apply the validators.
+
+    Safe to run before every load: an unchanged database is left unchanged.
+    """
+    indexes = ensure_collections(client, target) + ensure_gold_collections(client, target)
+    return Setup(tuple(indexes), apply_validators(client, target))
