@@ -60,6 +60,7 @@ ui: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_mongo.py
 
 ## lock: re-resolve requirements.lock from pyproject.toml in a throw-away venv
 lock:
