@@ -303,3 +303,21 @@ def test_upsert_stations_writes_geojson_points_once(client, target):
 
 def test_upsert_of_no_stations_writes_nothing(client, target):
     assert mongo.upsert_stations(client, target, STATIONS.empty_table()) == 0
+
+
+def test_reconciliation_finds_changed_and_missing_documents_and_skips_refused(client, target):
+    mongo.prepare(client, target)
+    planned = plans()
+    mongo.load(client, target, planned)
+    assert mongo.reconcile(client, target, planned) == mongo.Reconciliation(5, 0, 0, ())
+    collection = client[target.database][target.collection]
+    changed, missing = "07015:2024-10-05T00:00:00.000Z", "07015:2024-10-05T01:00:00.000Z"
+    collection.update_one({"_id": changed}, {"$set": {"measurements.temperature.value": -40.0}})
+    collection.delete_one({"_id": missing})
+    check = mongo.reconcile(client, target, planned)
+    assert (check.checked, check.missing, check.different, check.ok) == (5, 1, 1, False)
+    assert set(check.examples) == {f"missing {missing}", f"different {changed}"}
+    assert mongo.reconcile(client, target, planned, skip=[missing]).missing == 0
+    # the insert-only fields belong to the first run and are not compared
+    collection.update_many({}, {"$set": {"metadata.run_id": "another"}})
+    assert mongo.reconcile(client, target, planned, skip=[missing]).different == 1
