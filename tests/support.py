@@ -43,11 +43,17 @@ class SecantusServer:
     """A SecantusDB server on loopback with an ephemeral store, started and stopped by tests."""
 
     def __init__(
-        self, workdir: Path, *, storage: str = ":memory:", port: int | None = None
+        self,
+        workdir: Path,
+        *,
+        storage: str = ":memory:",
+        port: int | None = None,
+        test_commands: bool = False,
     ) -> None:
         self.workdir = workdir
         self.storage = storage
         self.port = port or free_port()
+        self.test_commands = test_commands  # configureFailPoint for fault injection
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,6 +75,7 @@ class SecantusServer:
                 str(self.port),
                 "--storage-path",
                 self.storage,
+                *(["--enable-test-commands"] if self.test_commands else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

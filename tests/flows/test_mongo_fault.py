@@ -137,3 +137,59 @@ def test_a_restart_within_the_backoff_lets_the_same_load_finish(server, plans):
     with mongo.connect(target) as client:
         assert reconcile(client, target, plans).ok
     assert len(_documents(server, "resumed")) == total
+
+
+@pytest.fixture(scope="module")
+def failing_server(tmp_path_factory):
+    process = SecantusServer(tmp_path_factory.mktemp("fp"), test_commands=True)
+    process.start()
+    yield process
+    process.stop()
+
+
+def _fail_updates(server: SecantusServer, times: int, data: dict) -> None:
+    client = server.client()
+    try:
+        client.admin.command(
+            "configureFailPoint", "failCommand",
+            mode={"times": times}, data={"failCommands": ["update"], **data},
+        )  # fmt: skip
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"errorCode": 10107, "errmsg": "not writable primary"},  # NotWritablePrimary
+        {"errorCode": 91, "errmsg": "shutdown in progress"},
+        {"writeConcernError": {"code": 64, "errmsg": "waiting for replication timed out"}},
+        {"closeConnection": True},  # the network drops mid-batch
+    ],
+    ids=[
+        "not-writable-primary",
+        "shutdown-in-progress",
+        "write-concern-timeout",
+        "connection-closed",
+    ],
+)
+def test_transient_server_errors_rerun_the_batch_until_it_is_written(
+    failing_server, plans, failure, request
+):
+    database = f"flaky_{request.node.callspec.id.replace('-', '_')}"
+    # A "not primary"/shutdown error makes pymongo forget the server until its next check:
+    # check every 500 ms, as a test can afford (production keeps the 10 s default).
+    target = mongo.MongoTarget(
+        uri=f"{failing_server.uri}?heartbeatFrequencyMS=500", database=database, batch_size=50,
+        attempts=6, backoff_s=0.01,
+    )  # fmt: skip
+    with mongo.connect(target) as client:
+        mongo.prepare(client, target)
+        # pymongo retries a retryable write once by itself; 3 failures outlast that retry.
+        _fail_updates(failing_server, 3, failure)
+        counts = mongo.load(client, target, plans)
+        check = reconcile(client, target, plans)
+    total = sum(len(p) for p in plans)
+    assert counts.failed == 0 and counts.retries >= 1
+    assert check.ok and check.checked == total
+    assert len(_documents(failing_server, database)) == total
