@@ -53,6 +53,7 @@ def _summary(status: RunStatus) -> str:
         f"on {quality['records_with_anomalies']} records, mean score {quality['mean_score']}",
         f"  mongo: inserted {migration['inserted']}, updated {migration['updated']}, "
         f"unchanged {migration['unchanged']}, failed {migration['failed']} ({migration['docs_per_s']} docs/s)",
+        f"  reconciliation: {_reconciled(migration)}; gold: {migration.get('gold') or '-'}",
         f"  reports: {', '.join(document['reports'].values()) if document['reports'] else 'reports/run=' + status.run_id}",
     ]
     return "\n".join(lines)
@@ -79,6 +80,14 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
         return EXIT_HELD
     _write(sys.stdout, _summary(status))
     return {"success": EXIT_OK, "partial": EXIT_PARTIAL}.get(status.status, EXIT_FAILED)
+
+
+def _reconciled(migration: dict[str, object]) -> str:
+    check = migration.get("reconciliation")
+    if not isinstance(check, dict):
+        return "not run"
+    verdict = "ok" if not (check["missing"] or check["different"]) else "MISMATCH"
+    return f"{verdict} ({check['checked']} checked, {check['missing']} missing, {check['different']} different)"
 
 
 def _run(args: argparse.Namespace) -> int:
