@@ -69,7 +69,7 @@ def stack(tmp_path: Path, mongo_server, prefect_harness) -> Callable[..., RunPar
             landing=str(landing),
             lake_block=f"lake-{suffix}",
             mongo_block=f"mongo-{suffix}",
-            latency_iterations=2,
+            latency_iterations=1,
             **overrides,
         )
 

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pymongo
@@ -49,11 +50,14 @@ class SecantusServer:
         storage: str = ":memory:",
         port: int | None = None,
         test_commands: bool = False,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.storage = storage
         self.port = port or free_port()
         self.test_commands = test_commands  # configureFailPoint for fault injection
+        self.extra_args = list(extra_args)  # e.g. --auth, --tls-cert-file
+        self.probe_uri: str | None = None  # readiness ping URI when auth or TLS is on
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -76,6 +80,7 @@ class SecantusServer:
                 "--storage-path",
                 self.storage,
                 *(["--enable-test-commands"] if self.test_commands else []),
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -83,7 +88,8 @@ class SecantusServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=200).admin.command("ping")
+                probe = self.probe_uri or self.uri
+                pymongo.MongoClient(probe, serverSelectionTimeoutMS=200).admin.command("ping")
                 return
             except pymongo.errors.PyMongoError:
                 if self.process.poll() is not None:

@@ -14,12 +14,15 @@ from pymongo.errors import (
     ConnectionFailure,
     NetworkTimeout,
     NotPrimaryError,
+    OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
     WriteConcernError,
 )
 
 from forecast.errors import ConfigurationError, TransientError
+
+_AUTH_FAILURES = (13, 18)  # Unauthorized, AuthenticationFailed
 
 TRANSIENT = (AutoReconnect, ConnectionFailure, NetworkTimeout, NotPrimaryError, WriteConcernError)
 """Driver errors after which the same operation may simply be tried again."""
@@ -105,6 +108,13 @@ def connect(
     try:
         client.admin.command("ping")
         yield client
+    except OperationFailure as exc:
+        if exc.code not in _AUTH_FAILURES:
+            raise
+        raise ConfigurationError(
+            f"MongoDB at {redact(target.uri)} refused the credentials of the URI "
+            f"(code {exc.code}: {exc.details.get('errmsg') if exc.details else exc})"
+        ) from None
     except ServerSelectionTimeoutError as exc:
         raise TransientError(
             f"MongoDB at {redact(target.uri)} is unreachable: {scrub(str(exc), target.uri)}"

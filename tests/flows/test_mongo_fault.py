@@ -24,6 +24,7 @@ from forecast.samples import write_demo_landing
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import RawFile
 from forecast.validate import validate
+from tests.flows.test_mongo_adapter import plans as sample_plans
 from tests.support import SecantusServer, free_port
 
 RUN = RunContext("run-fault", datetime(2024, 10, 16, tzinfo=UTC))
@@ -174,13 +175,14 @@ def _fail_updates(server: SecantusServer, times: int, data: dict) -> None:
     ],
 )
 def test_transient_server_errors_rerun_the_batch_until_it_is_written(
-    failing_server, plans, failure, request
+    failing_server, failure, request
 ):
     database = f"flaky_{request.node.callspec.id.replace('-', '_')}"
+    plans = sample_plans()
     # A "not primary"/shutdown error makes pymongo forget the server until its next check:
     # check every 500 ms, as a test can afford (production keeps the 10 s default).
     target = mongo.MongoTarget(
-        uri=f"{failing_server.uri}?heartbeatFrequencyMS=500", database=database, batch_size=50,
+        uri=f"{failing_server.uri}?heartbeatFrequencyMS=500", database=database, batch_size=2,
         attempts=6, backoff_s=0.01,
     )  # fmt: skip
     with mongo.connect(target) as client:
@@ -189,7 +191,7 @@ def test_transient_server_errors_rerun_the_batch_until_it_is_written(
         _fail_updates(failing_server, 3, failure)
         counts = mongo.load(client, target, plans)
         check = reconcile(client, target, plans)
-    total = sum(len(p) for p in plans)
+    total = sum(len(p) for p in plans)  # 5 documents in batches of 2
     assert counts.failed == 0 and counts.retries >= 1
     assert check.ok and check.checked == total
     assert len(_documents(failing_server, database)) == total
