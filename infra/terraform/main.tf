@@ -1,0 +1,102 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  name         = "${var.name_prefix}-${var.environment}"
+  queue_name   = "${local.name}-ecs-task-events"
+  queue_arn    = "arn:${data.aws_partition.current.partition}:sqs:${var.region}:${data.aws_caller_identity.current.account_id}:${local.queue_name}"
+  worker_image = var.worker_image != "" ? var.worker_image : var.image_uri
+}
+
+module "kms" {
+  source = "./modules/kms"
+  name   = local.name
+}
+
+module "network" {
+  source             = "./modules/network"
+  name               = local.name
+  create_vpc         = var.create_vpc
+  vpc_id             = var.vpc_id
+  private_subnet_ids = var.private_subnet_ids
+  vpc_cidr           = var.vpc_cidr
+  kms_key_arn        = module.kms.key_arn
+}
+
+module "storage" {
+  source = "./modules/storage"
+  name   = local.name
+}
+
+module "ecs" {
+  source             = "./modules/ecs"
+  name               = local.name
+  kms_key_arn        = module.kms.key_arn
+  log_retention_days = var.flow_log_retention_days
+}
+
+module "secrets" {
+  source      = "./modules/secrets"
+  name        = local.name
+  kms_key_arn = module.kms.key_arn
+}
+
+module "iam" {
+  source               = "./modules/iam"
+  name                 = local.name
+  bucket_arns          = module.storage.bucket_arns
+  data_kms_key_arn     = module.storage.kms_key_arn
+  platform_kms_key_arn = module.kms.key_arn
+  secret_arns          = [module.secrets.mongo_uri_secret_arn, module.secrets.infoclimat_token_secret_arn]
+  worker_secret_arns   = var.prefect_api_key_secret_arn == "" ? [] : [var.prefect_api_key_secret_arn]
+  flow_log_group_arn   = module.ecs.flow_log_group_arn
+  worker_log_group_arn = module.ecs.worker_log_group_arn
+  ecr_repository_arn   = module.ecs.ecr_repository_arn
+  cluster_arn          = module.ecs.cluster_arn
+  cluster_name         = module.ecs.cluster_name
+  worker_queue_arn     = local.queue_arn
+}
+
+module "worker" {
+  source                     = "./modules/worker"
+  name                       = local.name
+  queue_name                 = local.queue_name
+  cluster_name               = module.ecs.cluster_name
+  cluster_arn                = module.ecs.cluster_arn
+  kms_key_arn                = module.kms.key_arn
+  image                      = local.worker_image
+  work_pool_name             = var.work_pool_name
+  prefect_api_url            = var.prefect_api_url
+  prefect_api_key_secret_arn = var.prefect_api_key_secret_arn
+  task_role_arn              = module.iam.worker_role_arn
+  execution_role_arn         = module.iam.execution_role_arn
+  log_group_name             = module.ecs.worker_log_group_name
+  subnet_ids                 = module.network.subnet_ids
+  security_group_id          = module.network.task_security_group_id
+}
+
+module "monitoring" {
+  source              = "./modules/monitoring"
+  name                = local.name
+  kms_key_arn         = module.kms.key_arn
+  alarm_email         = var.alarm_email
+  flow_log_group_name = module.ecs.flow_log_group_name
+  flow_log_group_arn  = module.ecs.flow_log_group_arn
+  dlq_name            = module.worker.dlq_name
+  subnet_ids          = module.network.subnet_ids
+  security_group_id   = module.network.task_security_group_id
+}
+
+# mongodb_mode = "atlas": not instantiated, only the URI secret is used.
+module "mongodb" {
+  source                   = "./modules/mongodb"
+  count                    = var.mongodb_mode == "ecs" ? 1 : 0
+  name                     = local.name
+  vpc_id                   = module.network.vpc_id
+  subnet_ids               = module.network.subnet_ids
+  client_security_group_id = module.network.task_security_group_id
+  cluster_arn              = module.ecs.cluster_arn
+  kms_key_arn              = module.kms.key_arn
+  image                    = var.mongodb_image
+  volume_size_gb           = var.mongodb_volume_size_gb
+}

@@ -1,0 +1,4 @@
+variable "name" {
+  description = "Name prefix (<prefix>-<environment>)."
+  type        = string
+}

@@ -1,0 +1,117 @@
+variable "region" {
+  description = "AWS region."
+  type        = string
+  default     = "eu-west-3"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "forecast"
+}
+
+variable "environment" {
+  description = "Environment name (dev, staging, prod); appended to resource names."
+  type        = string
+  default     = "prod"
+}
+
+# --- network -----------------------------------------------------------------
+
+variable "create_vpc" {
+  description = "Create a VPC with private subnets in 2 AZs, NAT and VPC endpoints. When false, vpc_id and private_subnet_ids must be set."
+  type        = bool
+  default     = true
+}
+
+variable "vpc_id" {
+  description = "Existing VPC id (used only when create_vpc = false)."
+  type        = string
+  default     = ""
+}
+
+variable "private_subnet_ids" {
+  description = "Existing private subnet ids, at least 2 AZs (used only when create_vpc = false)."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC created when create_vpc = true."
+  type        = string
+  default     = "10.42.0.0/16"
+}
+
+# --- workload ----------------------------------------------------------------
+
+variable "image_uri" {
+  description = "Flow-run image (the project's Dockerfile) pushed to the ECR repository, e.g. <account>.dkr.ecr.eu-west-3.amazonaws.com/forecast-prod:1.0.0. Used by the worker service only when worker_image is empty; the work pool's base job template references it."
+  type        = string
+  default     = ""
+}
+
+variable "worker_image" {
+  description = "Image of the Prefect ECS worker service. Empty = image_uri. Pin a tag, e.g. prefecthq/prefect-aws:0.5.x-python3.12 (tags are not verified here)."
+  type        = string
+  default     = ""
+}
+
+variable "prefect_api_url" {
+  description = "Prefect API URL the worker talks to, e.g. https://prefect.internal.example.com/api."
+  type        = string
+}
+
+variable "prefect_api_key_secret_arn" {
+  description = "ARN of a Secrets Manager secret holding PREFECT_API_KEY (Prefect Cloud). Empty for a self-hosted server without auth."
+  type        = string
+  default     = ""
+}
+
+variable "work_pool_name" {
+  description = "Prefect ECS work pool name (prefect.yaml work_pool.name)."
+  type        = string
+  default     = "forecast-ecs"
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic (confirmation required). Empty = no subscription."
+  type        = string
+  default     = ""
+}
+
+variable "flow_log_retention_days" {
+  description = "Retention of the flow-run and worker log groups."
+  type        = number
+  default     = 90
+}
+
+# --- MongoDB -----------------------------------------------------------------
+
+variable "mongodb_mode" {
+  description = "\"ecs\" = 3-node replica set on ECS Fargate (modules/mongodb); \"atlas\" = MongoDB Atlas, only the URI secret is used."
+  type        = string
+  default     = "ecs"
+
+  validation {
+    condition     = contains(["ecs", "atlas"], var.mongodb_mode)
+    error_message = "mongodb_mode must be \"ecs\" or \"atlas\"."
+  }
+}
+
+variable "mongodb_image" {
+  description = "MongoDB image for the replica set members (pin a version)."
+  type        = string
+  default     = "mongo:7.0"
+}
+
+variable "mongodb_volume_size_gb" {
+  description = "EBS volume size of each replica set member."
+  type        = number
+  default     = 50
+}
+
+variable "self_hosted_prefect" {
+  description = "Reserved for the optional prefect_server module (ECS + RDS + ALB). NOT implemented in this change: the worker points at prefect_api_url."
+  type        = bool
+  default     = true
+}
