@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -27,6 +27,11 @@ class RunParams(BaseModel):
     end: date | None = Field(
         default=None, description="Last UTC date to load (inclusive); default: all."
     )
+    last_days: int | None = Field(
+        default=None, ge=1, le=366,
+        description="Instead of start/end: the run's UTC date and the N days before it (a "
+        "weekly schedule with 7 overlaps the previous run by a day; loads are idempotent).",
+    )  # fmt: skip
     lake_block: str = Field(default=LAKE_BLOCK, description="ForecastLake block name.")
     mongo_block: str = Field(default=MONGO_BLOCK, description="ForecastMongo block name.")
     latency_iterations: int = Field(
@@ -75,8 +80,10 @@ class RunParams(BaseModel):
     def _ordered_window(self) -> RunParams:
         if self.start and self.end and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
-        if self.infoclimat_stations and not (self.start and self.end):
+        if self.infoclimat_stations and not (self.start and self.end) and not self.last_days:
             raise ValueError("fetching InfoClimat stations from the API needs both start and end")
+        if self.last_days and (self.start or self.end):
+            raise ValueError("give either last_days or start/end, not both")
         if self.requeue_run and (self.landing or self.infoclimat_stations):
             raise ValueError("a requeue replays raw contents; it takes no landing or API stations")
         if not (self.landing or self.requeue_run or self.infoclimat_stations):
@@ -89,6 +96,17 @@ class RunParams(BaseModel):
         return LandingConfig(
             self.landing or "", self.aws_block, self.s3_endpoint_url, self.max_file_bytes
         )
+
+    def resolved(self, today: date) -> RunParams:
+        """Return these parameters with ``last_days`` turned into start/end for ``today``.
+
+        The parent flow resolves once, at its start, so every stage sees the same window even
+        when a run crosses midnight.
+        """
+        if not self.last_days:
+            return self
+        start = today - timedelta(days=self.last_days)
+        return self.model_copy(update={"start": start, "end": today, "last_days": None})
 
     @property
     def window(self) -> Window:

@@ -25,6 +25,7 @@ def forecast_pipeline(params: RunParams) -> RunStatus:
     threshold; those are held in rejected/ for ``forecast requeue``.
     """
     run_id, started_at = str(flow_run.get_id() or "local"), datetime.now(UTC)
+    params = params.resolved(started_at.date())
     raw_objects = ingest(params, run_id)
     parsed, files = transform(raw_objects, params, run_id)
     validation, quality = validate(parsed, raw_objects, params, run_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
@@ -164,3 +164,15 @@ def test_a_windowed_rerun_skips_raw_contents_outside_the_window(stack, landing):
     assert later.quality["records_extracted"] == 0 and later.status == "success"
     inside = forecast_pipeline(stack(landing, start=date(2024, 10, 15), end=date(2024, 10, 15)))
     assert {f.status for f in inside.files} == {"parsed"}
+
+
+def test_a_relative_window_is_resolved_once_at_the_start_of_the_run(stack, landing):
+    today = datetime.now(UTC).date()
+    status = forecast_pipeline(stack(landing, last_days=1))
+    assert status.window == {
+        "start": (today - timedelta(days=1)).isoformat(),
+        "end": today.isoformat(),
+    }
+    # the demo inputs are from 2024: all of them are outside a window ending today
+    assert status.quality["records_outside_window"] == sum(DEMO_COUNTS.values())
+    assert status.migration["input"] == 0
