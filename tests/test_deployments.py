@@ -28,6 +28,13 @@ def test_entrypoint_imports_and_is_a_flow_accepting_its_parameters(deployment):
     assert set(deployment.get("parameters", {})) <= set(flow.parameters.properties)
 
 
-def test_weekly_schedule_is_wednesday_22_utc():
-    schedules = {d["name"]: d["schedules"] for d in DEPLOYMENTS}
-    assert schedules["local-weekly"] == [{"cron": "0 22 * * 3", "timezone": "UTC", "active": True}]
+def test_weekly_schedules_are_wednesday_22_utc_and_the_backfill_has_none():
+    schedules = {d["name"]: d.get("schedules") for d in DEPLOYMENTS}
+    weekly = [{"cron": "0 22 * * 3", "timezone": "UTC", "active": True}]
+    assert schedules == {"weekly": weekly, "backfill": None, "local-weekly": weekly}
+
+
+def test_no_secret_is_a_job_variable_or_a_parameter():
+    text = (ROOT / "prefect.yaml").read_text().lower()
+    for word in ("mongodb://", "password", "token:", "secret_access_key", "api_key"):
+        assert word not in text
