@@ -302,6 +302,21 @@ def _latency(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _blocks_aws(args: argparse.Namespace) -> int:
+    import boto3
+
+    from blocks.production import load_outputs, save_production_blocks
+
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        _write(sys.stderr, "forecast blocks-aws: error: give --region or set AWS_REGION")
+        return EXIT_FAILED
+    outputs = load_outputs(Path(args.terraform_outputs), region)
+    saved = save_production_blocks(outputs, boto3.client("secretsmanager", region_name=region))
+    _write(sys.stdout, f"blocks saved: {', '.join(saved)}")
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
     from forecast.localstack import DEFAULT_PORT
@@ -368,6 +383,15 @@ def _parser() -> argparse.ArgumentParser:
     requeue.add_argument("--lake-block", default=LAKE_BLOCK)
     requeue.add_argument("--mongo-block", default=MONGO_BLOCK)
     requeue.set_defaults(handler=_requeue)
+
+    aws = commands.add_parser(
+        "blocks-aws",
+        help="save the production blocks (S3 zones, MongoDB URI from Secrets Manager) from "
+        "`terraform output -json`",
+    )
+    aws.add_argument("--terraform-outputs", required=True, metavar="FILE")
+    aws.add_argument("--region", help="AWS region (default: AWS_REGION)")
+    aws.set_defaults(handler=_blocks_aws)
 
     setup = commands.add_parser(
         "setup", help="start the local MongoDB (unless --mongo-uri) and save the local blocks"
