@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 DEMO := $(FORECAST_HOME)/demo
 
-.PHONY: run test install lint typecheck check docs stop status ui bench lock clean
+.PHONY: run test install infra-tools lint typecheck check docs stop status ui bench lock clean
 
 ## install: create .venv with the exact versions of requirements.lock, then the project itself
 install: $(VENV)/.installed
@@ -31,8 +31,16 @@ run: install
 	@echo "Artifacts: make ui, then open http://127.0.0.1:4200/artifacts"
 	@echo "Stop the local MongoDB with: make stop"
 
-## test: the whole suite (unit, flow, real-data, deployment tiers)
-test: install
+## infra-tools: checkov in its own venv (.venv-infra): its pins conflict with prefect-aws's boto3
+INFRA_VENV := .venv-infra
+infra-tools: $(INFRA_VENV)/.installed
+$(INFRA_VENV)/.installed: infra/requirements-checkov.lock
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.lock
+	touch $@
+
+## test: the whole suite (unit, flow, real-data, deployment and infrastructure tiers)
+test: install infra-tools
 	$(BIN)/python -m pytest
 
 lint: install

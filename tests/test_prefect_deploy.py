@@ -21,15 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/forecast-prod:abc123"
 TERRAFORM_OUTPUTS = {
     "FORECAST_IMAGE": IMAGE,
-    "FORECAST_ECS_CLUSTER": "forecast-prod",
-    "FORECAST_TASK_ROLE_ARN": "arn:aws:iam::123456789012:role/forecast-prod-task",
-    "FORECAST_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/forecast-prod-execution",
+    "FORECAST_ECS_CLUSTER": "forecast-prod-cluster",
+    "FORECAST_TASK_ROLE_ARN": "arn:aws:iam::123456789012:role/forecast-prod-flow-task",
+    "FORECAST_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/forecast-prod-task-execution",
     "FORECAST_VPC_ID": "vpc-0abc",
     "FORECAST_SUBNET_ID_A": "subnet-0a",
     "FORECAST_SUBNET_ID_B": "subnet-0b",
     "FORECAST_SECURITY_GROUP_ID": "sg-0task",
-    "FORECAST_LOG_GROUP": "/forecast/prod/flows",
-    "FORECAST_LANDING_BUCKET": "forecast-prod-landing",
+    "FORECAST_LOG_GROUP": "/ecs/forecast-prod/flows",
+    "FORECAST_LANDING_BUCKET": "forecast-prod-landing-123456789012",
     "AWS_REGION": "eu-west-3",
 }
 
@@ -71,7 +71,7 @@ def test_weekly_runs_wednesdays_at_22_utc_over_the_last_7_days(deployed):
         True,
     )
     assert weekly.parameters["params"] == {
-        "landing": "s3://forecast-prod-landing/airbyte-sync/", "lake_block": "forecast-lake",
+        "landing": "s3://forecast-prod-landing-123456789012/airbyte-sync/", "lake_block": "forecast-lake",
         "mongo_block": "forecast-mongo", "latency_iterations": 5, "max_rejection_rate": 0.05,
         "last_days": 7,
     }  # fmt: skip
@@ -81,18 +81,18 @@ def test_ecs_job_variables_come_from_the_build_and_the_terraform_outputs(deploye
     variables = deployed["weekly"].job_variables
     assert variables["image"] == IMAGE
     assert (variables["cluster"], variables["cpu"], variables["memory"]) == (
-        "forecast-prod",
+        "forecast-prod-cluster",
         1024,
         4096,
     )
-    assert variables["task_role_arn"].endswith(":role/forecast-prod-task")
+    assert variables["task_role_arn"].endswith(":role/forecast-prod-flow-task")
     assert variables["network_configuration"] == {
         "subnets": ["subnet-0a", "subnet-0b"], "securityGroups": ["sg-0task"], "assignPublicIp": "DISABLED",
     }  # fmt: skip
     assert (
         variables["family"] == "forecast-pipeline" and variables["match_latest_revision_in_family"]
     )
-    assert variables["cloudwatch_logs_options"]["awslogs-group"] == "/forecast/prod/flows"
+    assert variables["cloudwatch_logs_options"]["awslogs-group"] == "/ecs/forecast-prod/flows"
     assert set(variables["env"]) == {"PREFECT_SERVER_ANALYTICS_ENABLED"}
 
 
@@ -102,7 +102,7 @@ def test_backfill_has_no_schedule_and_targets_the_weekly_deployment(deployed):
     assert backfill.parameters["deployment"] == "forecast-pipeline/weekly"
     assert (
         backfill.parameters["landings"]["wunderground"]
-        == "s3://forecast-prod-landing/airbyte-sync/wunderground/"
+        == "s3://forecast-prod-landing-123456789012/airbyte-sync/wunderground/"
     )
     assert backfill.job_variables["family"] == "forecast-backfill"
 

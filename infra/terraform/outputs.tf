@@ -72,3 +72,8 @@ output "mongodb_hosts" {
   description = "Replica set members (empty with mongodb_mode = atlas)."
   value       = var.mongodb_mode == "ecs" ? module.mongodb[0].member_hosts : []
 }
+
+output "vpc_id" {
+  description = "VPC of the flow-run tasks (work pool: vpc_id)."
+  value       = module.network.vpc_id
+}

@@ -60,7 +60,7 @@ variable "worker_queue_arn" {
 }
 
 variable "task_definition_family_prefix" {
-  description = "Family prefix of the task definitions the Prefect worker registers (prefect-aws default: prefect)."
+  description = "Family prefix of the task definitions the Prefect worker registers (prefect.yaml: forecast-pipeline, forecast-backfill)."
   type        = string
-  default     = "prefect"
+  default     = "forecast-"
 }

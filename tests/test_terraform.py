@@ -1,0 +1,150 @@
+"""Infrastructure checks that run here: every .tf parses (python-hcl2), checkov finds nothing,
+and the names prefect.yaml and the deployment tests use are the ones Terraform creates.
+
+Terraform itself never runs here (no binary, no AWS): names are derived from the templates in
+the .tf files with the root variables' defaults, the way `terraform plan` would render them.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import hcl2
+import pytest
+import yaml
+
+from tests.test_prefect_deploy import TERRAFORM_OUTPUTS
+
+ROOT = Path(__file__).resolve().parents[1]
+TERRAFORM = ROOT / "infra" / "terraform"
+CHECKOV = ROOT / ".venv-infra" / "bin" / "checkov"
+ACCOUNT = "123456789012"
+PREFECT = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+# Which Terraform output each deploy-time variable of prefect.yaml comes from (docs/deploy.md).
+ENV_FROM_OUTPUT = {
+    "FORECAST_ECS_CLUSTER": "ecs_cluster_name",
+    "FORECAST_TASK_ROLE_ARN": "task_role_arn",
+    "FORECAST_EXECUTION_ROLE_ARN": "execution_role_arn",
+    "FORECAST_VPC_ID": "vpc_id",
+    "FORECAST_SUBNET_ID_A": "subnet_ids",
+    "FORECAST_SUBNET_ID_B": "subnet_ids",
+    "FORECAST_SECURITY_GROUP_ID": "security_group_id",
+    "FORECAST_LOG_GROUP": "log_group_name",
+    "FORECAST_LANDING_BUCKET": "bucket_names",
+    "AWS_REGION": "region",
+}
+
+
+def _parse(path: Path) -> dict:
+    return hcl2.loads(path.read_text(encoding="utf-8"))
+
+
+def _unquote(text: str) -> str:
+    return text.strip('"')
+
+
+def _blocks(document: dict, kind: str) -> dict[str, dict]:
+    """Return ``{name: body}`` of the top-level blocks of one kind (variable, output, ...)."""
+    return {_unquote(k): v for entry in document.get(kind, []) for k, v in entry.items()}
+
+
+def _resource(path: Path, kind: str, name: str) -> dict:
+    for entry in _parse(path).get("resource", []):
+        for resource_type, bodies in entry.items():
+            if _unquote(resource_type) == kind and f'"{name}"' in bodies:
+                return bodies[f'"{name}"']
+    raise AssertionError(f"{kind}.{name} not in {path}")
+
+
+def _defaults() -> dict[str, str]:
+    variables = _blocks(_parse(TERRAFORM / "variables.tf"), "variable")
+    return {
+        name: _unquote(body["default"])
+        if isinstance(body.get("default"), str)
+        else body.get("default")
+        for name, body in variables.items()
+    }
+
+
+def _render(template: str, **values: str) -> str:
+    """Render ``${var.x}`` / ``${local.x}`` references from ``values``."""
+    return re.sub(r"\$\{(?:var|local)\.(\w+)\}", lambda m: values[m.group(1)], _unquote(template))
+
+
+@pytest.fixture(scope="module")
+def name() -> str:
+    defaults = _defaults()
+    return f"{defaults['name_prefix']}-{defaults['environment']}"
+
+
+def test_every_terraform_file_parses():
+    files = sorted(TERRAFORM.rglob("*.tf"))
+    assert len(files) > 20
+    for path in files:
+        assert isinstance(_parse(path), dict), path
+
+
+def test_checkov_finds_no_failed_check():
+    assert CHECKOV.exists(), "run `make infra-tools` (make test does) to install checkov"
+    result = subprocess.run(
+        [str(CHECKOV), "-d", str(TERRAFORM), "--framework", "terraform", "--compact", "--quiet",
+         "--skip-download"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    summary = re.search(
+        r"Passed checks: (\d+), Failed checks: (\d+), Skipped checks: (\d+)", result.stdout
+    )
+    assert summary, result.stdout[-2000:] + result.stderr[-2000:]
+    passed, failed, _ = (int(n) for n in summary.groups())
+    assert failed == 0 and passed > 300, result.stdout[-4000:]
+    documented = (TERRAFORM / "CHECKOV.md").read_text()
+    for check in set(
+        re.findall(
+            r"#checkov:skip=(CKV2?_AWS_\d+)",
+            "".join(p.read_text() for p in TERRAFORM.rglob("*.tf")),
+        )
+    ):
+        assert check in documented, f"skip {check} is not justified in CHECKOV.md"
+
+
+def test_the_ecs_work_pool_is_the_one_terraform_runs_a_worker_for():
+    pools = {d["work_pool"]["name"] for d in PREFECT["deployments"] if d["name"] != "local-weekly"}
+    assert pools == {_defaults()["work_pool_name"]}
+
+
+def test_task_definition_families_are_allowed_by_the_worker_role():
+    iam = _blocks(_parse(TERRAFORM / "modules" / "iam" / "variables.tf"), "variable")
+    prefix = _unquote(iam["task_definition_family_prefix"]["default"])
+    families = {d["work_pool"]["job_variables"]["family"] for d in PREFECT["deployments"]
+                if "job_variables" in d["work_pool"]}  # fmt: skip
+    assert families == {"forecast-pipeline", "forecast-backfill"}
+    assert all(family.startswith(prefix) for family in families)
+
+
+def test_deploy_time_variables_come_from_terraform_outputs():
+    used = set(re.findall(r"\{\{ \$(\w+) \}\}", (ROOT / "prefect.yaml").read_text()))
+    used -= {"FORECAST_REPO_DIR"}  # the laptop deployment's checkout, not AWS
+    assert used == set(ENV_FROM_OUTPUT)
+    outputs = set(_blocks(_parse(TERRAFORM / "outputs.tf"), "output"))
+    assert set(ENV_FROM_OUTPUT.values()) - {"region"} <= outputs
+    assert "region" in _defaults()
+
+
+def test_the_names_the_deploy_test_uses_are_the_ones_terraform_renders(name):
+    ecs = TERRAFORM / "modules" / "ecs" / "main.tf"
+    iam = TERRAFORM / "modules" / "iam" / "main.tf"
+    cluster = _render(_resource(ecs, "aws_ecs_cluster", "this")["name"], name=name)
+    log_group = _render(_resource(ecs, "aws_cloudwatch_log_group", "flows")["name"], name=name)
+    task_role = _render(_resource(iam, "aws_iam_role", "task")["name"], name=name)
+    execution = _render(_resource(iam, "aws_iam_role", "execution")["name"], name=name)
+    assert TERRAFORM_OUTPUTS["FORECAST_ECS_CLUSTER"] == cluster
+    assert TERRAFORM_OUTPUTS["FORECAST_LOG_GROUP"] == log_group
+    assert TERRAFORM_OUTPUTS["FORECAST_TASK_ROLE_ARN"] == f"arn:aws:iam::{ACCOUNT}:role/{task_role}"
+    assert (
+        TERRAFORM_OUTPUTS["FORECAST_EXECUTION_ROLE_ARN"]
+        == f"arn:aws:iam::{ACCOUNT}:role/{execution}"
+    )
+    assert TERRAFORM_OUTPUTS["FORECAST_LANDING_BUCKET"] == f"{name}-landing-{ACCOUNT}"
+    assert TERRAFORM_OUTPUTS["AWS_REGION"] == _defaults()["region"]
