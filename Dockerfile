@@ -1,10 +1,11 @@
-# Forecast 2.0 flow-run image (the ECS task image; prefect.yaml's build step arrives in issue 6).
-# Multi-stage: dependencies are installed from requirements.lock in a builder, then copied.
+# Forecast 2.0 flow-run image: the ECS task image prefect.yaml's build step pushes to ECR.
+# Multi-stage: the runtime dependencies (requirements-runtime.lock: the project without its dev
+# extra, at requirements.lock's versions) are installed in a builder venv, then copied.
 FROM python:3.11.7-slim-bookworm AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /build
-COPY requirements.lock pyproject.toml README.md ./
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install -r requirements.lock
+COPY requirements-runtime.lock pyproject.toml README.md ./
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install -r requirements-runtime.lock
 COPY forecast ./forecast
 COPY tasks ./tasks
 COPY flows ./flows

@@ -76,6 +76,11 @@ lock:
 	.lockvenv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	.lockvenv/bin/python -m pip freeze --exclude-editable --all | grep -v -E '^(pip|setuptools|wheel)==' > requirements.lock
 	rm -rf .lockvenv
+	# the image's set: the project without its dev extra, at the versions just locked
+	$(PYTHON) -m venv .lockvenv && .lockvenv/bin/python -m pip install --quiet --disable-pip-version-check \
+	  --dry-run --ignore-installed -c requirements.lock . --report .lockvenv/report.json
+	$(PYTHON) -c "import json; r = json.load(open('.lockvenv/report.json')); print('\n'.join(sorted((f\"{i['metadata']['name']}=={i['metadata']['version']}\" for i in r['install'] if i['metadata']['name'] != 'forecast-2-0'), key=str.lower)))" > requirements-runtime.lock
+	rm -rf .lockvenv
 
 clean:
 	rm -rf $(VENV) build *.egg-info
