@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 
@@ -39,9 +40,10 @@ def _prefect(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-async def _deployments() -> dict[str, object]:
+async def _deployments(names: set[str]) -> dict[str, object]:
+    """Return the deployments named in prefect.yaml (other tests share the server)."""
     async with get_client() as client:
-        return {d.name: d for d in await client.read_deployments()}
+        return {d.name: d for d in await client.read_deployments() if d.name in names}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,8 @@ def deployed(prefect_harness, tmp_path_factory):
         assert created.returncode == 0, created.stdout + created.stderr
     result = _prefect("deploy", "--all", "--prefect-file", "prefect.yaml", env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return asyncio.run(_deployments())
+    names = {d["name"] for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]}
+    return asyncio.run(_deployments(names))
 
 
 def test_three_deployments_on_their_pools(deployed):
