@@ -56,10 +56,12 @@ class Outputs:
 
 
 def _secret(client: Any, secret_id: str) -> str | None:
-    try:
-        return str(client.get_secret_value(SecretId=secret_id)["SecretString"])
-    except client.exceptions.ResourceNotFoundException:
+    """Return the secret's current value, or None while it has none (created empty by
+    Terraform). A secret that does not exist at all raises: its ARN is wrong."""
+    stages = client.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
+    if not any("AWSCURRENT" in labels for labels in stages.values()):
         return None
+    return str(client.get_secret_value(SecretId=secret_id)["SecretString"])
 
 
 def save_production_blocks(outputs: Outputs, secrets_client: Any) -> list[str]:
