@@ -344,10 +344,7 @@ def build_run_status(
         status=run_state(tuple(files), migration, held=held is not None),
         started_at=started_at,
         finished_at=finished_at,
-        window={
-            "start": window.start.isoformat() if window.start else None,
-            "end": window.end.isoformat() if window.end else None,
-        },
+        window=window.to_dict(),
         files=tuple(files),
         quality=quality.kpis(),
         migration=migration.to_dict(),

@@ -58,6 +58,13 @@ class Window:
         high = datetime.combine(self.end + timedelta(days=1), time(), UTC) if self.end else None
         return low, high
 
+    def to_dict(self) -> dict[str, str | None]:
+        """Return the window as ISO dates (None for an open end), as reports and manifests hold it."""
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }
+
 
 @dataclass(frozen=True)
 class Hold:

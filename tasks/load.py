@@ -101,17 +101,13 @@ def quarantine_refusals(
     rows = refused(validation.valid, [r.row for r in refusals], [r.message for r in refusals])
     key = zones.write_rejected(
         load_lake(lake_block), rows, run_id=run_id, run_date=datetime.now(UTC).date().isoformat(),
-        window={"start": _iso(window.start), "end": _iso(window.end)}, raw_objects=raw_objects,
+        window=window.to_dict(), raw_objects=raw_objects,
         part="load",
     )  # fmt: skip
     get_run_logger().warning(
         "%d documents refused by MongoDB, quarantined in %s", len(refusals), key
     )
     return key
-
-
-def _iso(day: object) -> str | None:
-    return None if day is None else str(day)
 
 
 @task(

@@ -54,16 +54,12 @@ def write_zones(
     processed = zones.write_processed(lake, validation.valid)
     rejected = zones.write_rejected(
         lake, validation.rejected, run_id=run_id, run_date=datetime.now(UTC).date().isoformat(),
-        window={"start": _iso(window.start), "end": _iso(window.end)}, raw_objects=raw_objects,
+        window=window.to_dict(), raw_objects=raw_objects,
     )  # fmt: skip
     get_run_logger().info(
         "wrote %d processed partitions; quarantine: %s", len(processed), rejected or "none"
     )
     return {"processed": processed, "rejected": rejected}
-
-
-def _iso(day: object) -> str | None:
-    return None if day is None else str(day)
 
 
 @task(cache_policy=NO_CACHE, retries=0)
