@@ -217,11 +217,11 @@ def _static_record(
 
 
 def _station_records(
-    st: _Station, start: datetime, hours: int, seed: int
+    st: _Station, start: datetime, hours: int, seed: int, include_end: bool = True
 ) -> list[dict[str, object]]:
     rng = random.Random(f"{seed}-{st.id}")
     rain = _hourly_rain(rng, hours)
-    step, count = (60, hours) if st.synop else (10, hours * 6 + 1)
+    step, count = (60, hours) if st.synop else (10, hours * 6 + int(include_end))
     records = []
     for i in range(count):
         when = start + timedelta(minutes=step * i)
@@ -263,14 +263,31 @@ def _utc_naive(start: datetime) -> datetime:
     return start
 
 
+def synthetic_stations(count: int, *, seed: int = 0, prefix: str = "B") -> list[_Station]:
+    """Return ``count`` synthetic static (10-minute) InfoClimat stations in northern France.
+
+    Ids are ``<prefix>0001``...; positions are spread over 49.5-51.0 N, 1.6-4.2 E, so that a
+    few pairs fall within the cross-station distance, as real networks do.
+    """
+    rng = random.Random(f"{seed}-stations-{prefix}")
+    return [
+        _Station(f"{prefix}{n:04d}", f"Synthetic {prefix}{n:04d}", round(rng.uniform(49.5, 51.0), 3),
+                 round(rng.uniform(1.6, 4.2), 3), rng.randrange(5, 200), False,
+                 round(rng.uniform(-1.0, 1.0), 2), round(rng.uniform(3.0, 12.0), 1),
+                 rng.choice(("zero", "null", "keep")), rng.choice((1, 3, 6, 12)))
+        for n in range(1, count + 1)
+    ]  # fmt: skip
+
+
 def write_infoclimat_json(
     path: Path,
     *,
     start: datetime,
     hours: int,
-    stations: Sequence[str] = ("07015", "00052", "000R5", "STATIC0010"),
+    stations: Sequence[str | _Station] = ("07015", "00052", "000R5", "STATIC0010"),
     seed: int = 0,
     record_overrides: Mapping[tuple[str, int], Mapping[str, object]] | None = None,
+    include_end: bool = True,
 ) -> SampleFile:
     """Write a synthetic InfoClimat export in the exact format of the real one.
 
@@ -279,10 +296,13 @@ def write_infoclimat_json(
         start: First timestamp, naive UTC or timezone-aware, on the hour.
         hours: Covered span. The synop station gets ``hours`` hourly records, each static
             station ``hours * 6 + 1`` ten-minute records (both ends included).
-        stations: Station ids to include, among 07015, 00052, 000R5 and STATIC0010.
+        stations: Station ids to include, among 07015, 00052, 000R5 and STATIC0010, and/or
+            stations made by ``synthetic_stations`` (written after the known ones).
         seed: Seed of the generator; the same arguments give a byte-identical file.
         record_overrides: ``{(station_id, index): {key: value}}`` applied to the records before
             writing; the value ``ABSENT`` removes the key.
+        include_end: Whether a static station's last record is at ``start + hours`` (the real
+            exports include both ends) or ten minutes before (a whole number of days).
 
     Returns:
         The written file with the number of records per station id.
@@ -291,21 +311,23 @@ def write_infoclimat_json(
         ValueError: On an unknown station, a negative ``hours``, a ``start`` not on the hour or
             an override pointing at no record.
     """
-    unknown = sorted(set(stations) - set(_STATIONS))
+    synthetic = [st for st in stations if isinstance(st, _Station)]
+    named = [sid for sid in stations if isinstance(sid, str)]
+    unknown = sorted(set(named) - set(_STATIONS))
     if unknown or hours < 0:
         raise ValueError(f"unknown stations {unknown} or negative hours {hours}")
     begin = _utc_naive(start)
+    chosen = [_STATIONS[sid] for sid in _HOURLY_ORDER if sid in named] + synthetic
     hourly: dict[str, list[dict[str, object]]] = {
-        sid: _station_records(_STATIONS[sid], begin, hours, seed)
-        for sid in _HOURLY_ORDER
-        if sid in stations
+        st.id: _station_records(st, begin, hours, seed, include_end) for st in chosen
     }
     _apply_record_overrides(hourly, record_overrides or {})
+    described = [st for sid, st in _STATIONS.items() if sid in named] + synthetic
     document = {
         "status": "OK",
         "errors": [],
         "data": [],
-        "stations": [_station_descriptor(st) for sid, st in _STATIONS.items() if sid in stations],
+        "stations": [_station_descriptor(st) for st in described],
         "metadata": METADATA,
         "hourly": {**hourly, "_params": list(PARAMS)},
     }
@@ -604,3 +626,42 @@ def write_demo_landing(directory: Path, *, seed: int = 7) -> list[SampleFile]:
             drop_times={"141024": [time(10, 9), time(17, 34)]},
         ),
     ]
+
+
+def write_month_landing(
+    directory: Path,
+    *,
+    stations: int = 60,
+    days: int = 30,
+    infoclimat_files: int = 2,
+    first_day: date = date(2024, 11, 1),
+    seed: int = 11,
+) -> list[SampleFile]:
+    """Write a benchmark landing set: ``stations`` 10-minute InfoClimat stations over ``days``
+    UTC days, split into ``infoclimat_files`` exports, and the two WU workbooks with one sheet
+    per local day (``days`` sheets of 288 rows).
+
+    With the defaults: 60 x 4,320 + 2 x 8,640 = 276,480 observations, two ~32 MiB JSON files
+    and two 30-sheet workbooks, from 2024-11-01 (no DST change inside). The same arguments
+    give byte-identical files.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    generated = synthetic_stations(stations, seed=seed)
+    per_file = -(-stations // infoclimat_files)
+    start = datetime.combine(first_day, time(), UTC)
+    files = [
+        write_infoclimat_json(
+            directory / f"Data_Source1_month_{part + 1}.json", start=start, hours=days * 24,
+            stations=generated[part * per_file : (part + 1) * per_file], seed=seed,
+            include_end=False,
+        )  # fmt: skip
+        for part in range(infoclimat_files)
+    ]
+    for offset, station in enumerate(("ILAMAD25", "IICHTE19")):
+        files.append(
+            write_wunderground_workbook(
+                directory / WU_FILENAMES[station], first_day=first_day, days=days,
+                seed=seed + 1 + offset,
+            )  # fmt: skip
+        )
+    return files
