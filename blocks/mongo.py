@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
@@ -35,4 +37,22 @@ class ForecastMongo(Block):
     )
     backoff_s: float = Field(
         default=0.5, ge=0.0, description="First retry delay; doubles each try, with jitter."
+    )
+    validation: Literal["client", "server"] = Field(
+        default="client",
+        description='"client": the loader checks every document against the collection\'s '
+        "$jsonSchema validator itself (vectorised) and asks the server to skip its per-document "
+        're-check (needs the bypassDocumentValidation privilege); "server": the server validates '
+        "each document. The validator stays on the collection for every other writer.",
+    )
+    network_index: bool = Field(
+        default=False,
+        description="Also index (station.network, timestamp) on the measurements (costs about "
+        "a third more per inserted document on SecantusDB; network queries otherwise go through "
+        "the stations collection).",
+    )
+    geo_index: bool = Field(
+        default=False,
+        description="Also index every measurement's station.location_geo (2dsphere), as the "
+        "seed did (about 3x the insert cost on SecantusDB; the 2dsphere index lives on stations).",
     )

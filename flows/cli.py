@@ -54,6 +54,8 @@ def _summary(status: RunStatus) -> str:
         f"  mongo: inserted {migration['inserted']}, updated {migration['updated']}, "
         f"unchanged {migration['unchanged']}, failed {migration['failed']} ({migration['docs_per_s']} docs/s)",
         f"  reconciliation: {_reconciled(migration)}; gold: {migration.get('gold') or '-'}",
+        f"  ledger: {_ledger(document['ledger'])}",
+        f"  stages: {', '.join(f'{k} {v:.1f} s' for k, v in document['stages'].items())}",
         f"  reports: {', '.join(document['reports'].values()) if document['reports'] else 'reports/run=' + status.run_id}",
     ]
     return "\n".join(lines)
@@ -82,6 +84,15 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
     return {"success": EXIT_OK, "partial": EXIT_PARTIAL}.get(status.status, EXIT_FAILED)
 
 
+def _ledger(ledger: dict[str, object]) -> str:
+    skipped = ledger["skipped"]
+    by_run = ledger["loaded_by"]
+    assert isinstance(by_run, dict)
+    runs = ", ".join(f"{count} by run {run}" for run, count in by_run.items())
+    text = f"skipped {skipped} contents already loaded ({runs})" if skipped else "skipped nothing"
+    return f"{text}; recorded {ledger['recorded']}"
+
+
 def _reconciled(migration: dict[str, object]) -> str:
     check = migration.get("reconciliation")
     if not isinstance(check, dict):
@@ -102,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         aws_block=args.aws_block, s3_endpoint_url=args.s3_endpoint_url, max_file_bytes=args.max_file_bytes,
         infoclimat_stations=args.infoclimat_station or [], infoclimat_token_block=args.infoclimat_token_block,
         infoclimat_url=args.infoclimat_url, max_rejection_rate=args.max_rejection_rate,
+        force=args.force, latency_budget_s=args.latency_budget,
     )  # fmt: skip
     return _execute(params, args.mongo_uri)
 
@@ -342,6 +354,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--lake-block", default=LAKE_BLOCK)
     run.add_argument("--mongo-block", default=MONGO_BLOCK)
     run.add_argument("--latency-iterations", type=int, default=5)
+    run.add_argument(
+        "--latency-budget", type=float, default=5.0, metavar="SECONDS",
+        help="time the latency report may take (default %(default)s)",
+    )  # fmt: skip
+    run.add_argument(
+        "--force", action="store_true",
+        help="reprocess contents the load ledger says an earlier run already loaded",
+    )  # fmt: skip
     run.add_argument(
         "--max-rejection-rate", type=float, default=DEFAULT_MAX_REJECTION_RATE,
         help="hold back station-days rejected above this share and fail (default %(default)s)",

@@ -11,6 +11,7 @@ from forecast.landing import LandingConfig
 from forecast.rules import DEFAULT_MAX_REJECTION_RATE
 from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
 from forecast.validate import Window
+from tasks.config import LedgerQuery
 
 
 class RunParams(BaseModel):
@@ -35,8 +36,17 @@ class RunParams(BaseModel):
     lake_block: str = Field(default=LAKE_BLOCK, description="ForecastLake block name.")
     mongo_block: str = Field(default=MONGO_BLOCK, description="ForecastMongo block name.")
     latency_iterations: int = Field(
-        default=5, ge=1, le=1000, description="Repetitions of each timed query."
+        default=5, ge=1, le=1000, description="At most this many runs of each timed query."
     )
+    latency_budget_s: float = Field(
+        default=5.0, gt=0.0, le=600.0,
+        description="Time the latency report may take, shared by its queries (each runs at "
+        "least once).",
+    )  # fmt: skip
+    latency_row_cap: int = Field(
+        default=1000, ge=1, le=1_000_000,
+        description="Rows a timed query returns at most (the rows it would return are reported).",
+    )  # fmt: skip
     aws_block: str | None = Field(
         default=None,
         description="AwsCredentials block for an s3:// landing; default: the standard AWS chain "
@@ -70,6 +80,11 @@ class RunParams(BaseModel):
         description="Stations closer than this compare temperatures (rule "
         "cross_station_temperature); default: the rule catalogue's distance.",
     )  # fmt: skip
+    force: bool = Field(
+        default=False,
+        description="Reprocess every content even if the load ledger says an earlier run "
+        "loaded it for the same code and window.",
+    )
     requeue_run: str | None = Field(
         default=None,
         description="Replay this run's quarantine (its raw contents, from the raw zone) under "
@@ -107,6 +122,19 @@ class RunParams(BaseModel):
             return self
         start = today - timedelta(days=self.last_days)
         return self.model_copy(update={"start": start, "end": today, "last_days": None})
+
+    @property
+    def ledger_query(self) -> LedgerQuery | None:
+        """What the load ledger is asked, or None when this run reprocesses everything
+        (``force``, a requeue)."""
+        if self.force or self.requeue_run:
+            return None
+        return LedgerQuery(self.mongo_block, self.max_rejection_rate, self.neighbour_km)
+
+    @property
+    def ledger_recording(self) -> LedgerQuery:
+        """What this run records in the load ledger under (always, forced or not)."""
+        return LedgerQuery(self.mongo_block, self.max_rejection_rate, self.neighbour_km)
 
     @property
     def window(self) -> Window:

@@ -23,7 +23,7 @@ def transform(
 ) -> tuple[Parsed, list[FileOutcome]]:
     """Parse each content the window needs once (cached by content); a bad file fails alone."""
     selected, skipped = select_for_window(
-        unique_contents(raw_objects), params.window, params.lake_block
+        unique_contents(raw_objects), params.window, params.lake_block, params.ledger_query
     )
     futures = [parse_raw_object.submit(record, params.lake_block) for record in selected]
     parsed, outcomes = file_outcomes(selected, futures)

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from forecast.digest import row_digests
 from forecast.errors import DataContractError
 from forecast.schema import SCHEMA_VERSION, STATIONS, UNITS, VALIDATED, conform
 from forecast.sources.common import as_array, constant
@@ -34,15 +35,21 @@ class RunContext:
     ingested_at: datetime
 
 
+DIGEST_FIELD = "metadata.digest"
+"""Where a document keeps the content digest of its ``$set`` fields (see ``forecast.digest``)."""
+
+
 @dataclass(frozen=True)
 class WritePlan:
-    """One entry per document: its ``_id``, its ``$set`` body, its ``$setOnInsert`` body and
-    the position of its row in the validated table (so a refused document maps back to it)."""
+    """One entry per document: its ``_id``, its ``$set`` body (the digest included), its
+    ``$setOnInsert`` body, the position of its row in the validated table (so a refused document
+    maps back to it) and its content digest."""
 
     ids: pa.Array
     set_fields: pa.StructArray
     insert_fields: pa.StructArray
     rows: pa.Array
+    digests: pa.Array
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -55,7 +62,7 @@ class WritePlan:
         """Return the entries at ``index``."""
         return WritePlan(
             self.ids.take(index), self.set_fields.take(index), self.insert_fields.take(index),
-            self.rows.take(index),
+            self.rows.take(index), self.digests.take(index),
         )  # fmt: skip
 
 
@@ -130,7 +137,9 @@ def _station_plan(
         "metadata.ingested_at": constant(run.ingested_at, n, pa.timestamp("ms", tz="UTC")),
     }
     ids = document_ids(as_array(rows.column("station_id")), as_array(rows.column("timestamp")))
-    return WritePlan(ids, _struct(set_fields), _struct(insert_fields), positions)
+    digests = row_digests(_struct(set_fields))
+    set_fields[DIGEST_FIELD] = digests
+    return WritePlan(ids, _struct(set_fields), _struct(insert_fields), positions, digests)
 
 
 def _drop_repeated_ids(plan: WritePlan) -> WritePlan:
@@ -175,3 +184,23 @@ def nested(flat: dict[str, object]) -> dict[str, object]:
             target = target.setdefault(parent, {})  # type: ignore[assignment]
         target[leaf] = value
     return document
+
+
+def nested_struct(flat: pa.StructArray) -> pa.StructArray:
+    """Return a struct whose dotted field names (``metadata.source``) become nested structs."""
+    groups: dict[str, list[tuple[str, pa.Array]]] = {}
+    for index in range(flat.type.num_fields):
+        name = flat.type.field(index).name
+        head, _, rest = name.partition(".")
+        groups.setdefault(head, []).append((rest, flat.field(index)))
+    arrays, names = [], []
+    for head, members in groups.items():
+        if len(members) == 1 and members[0][0] == "":
+            arrays.append(members[0][1])
+        else:
+            inner = pa.StructArray.from_arrays(
+                [a for _, a in members], names=[n for n, _ in members]
+            )
+            arrays.append(nested_struct(inner))
+        names.append(head)
+    return pa.StructArray.from_arrays(arrays, names=names)

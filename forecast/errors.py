@@ -50,6 +50,14 @@ class RejectionThresholdExceeded(ForecastError):
         self.status = status
 
 
+class ServerError(ForecastError):
+    """An external server refused an operation for a reason retrying will not fix (terminal).
+
+    The message names the operation, the server's code and its message, never the server's
+    internal reply fields (cluster times, signatures, the documents sent).
+    """
+
+
 class TransientError(ForecastError):
     """A temporary failure of an external system; the operation may be retried as is."""
 

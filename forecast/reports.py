@@ -7,7 +7,9 @@ table for a Prefect artifact), ``to_markdown()`` and ``to_dict()`` (the JSON fil
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -39,6 +41,8 @@ class MigrationReport:
     retries: int = 0
     reconciliation: Reconciliation | None = None
     gold: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    validated_by: str = "server"
 
     @property
     def reconciled(self) -> bool | None:
@@ -70,6 +74,7 @@ class MigrationReport:
                 "batches": self.batches,
                 "retries": self.retries,
                 "reconciled": "-" if self.reconciled is None else self.reconciled,
+                "validated_by": self.validated_by,
             }
         ]
 
@@ -89,6 +94,7 @@ class MigrationReport:
                 "different": check.different, "examples": list(check.examples),
             },
             "gold": self.gold,
+            "timings": self.timings,
         }  # fmt: skip
 
 
@@ -97,9 +103,12 @@ def migration_report(
     duration_s: float,
     stations_upserted: int,
     reconciliation: Reconciliation | None = None,
+    timings: dict[str, float] | None = None,
 ) -> MigrationReport:
-    """Return the migration report of a load."""
+    """Return the migration report of a load (``duration_s``: the documents' writes)."""
     return MigrationReport(
+        timings=dict(timings or {}),
+        validated_by=counts.validated_by,
         batches=counts.batches,
         retries=counts.retries,
         reconciliation=reconciliation,
@@ -117,7 +126,7 @@ def migration_report(
 def with_gold(report: MigrationReport, gold: GoldCounts) -> MigrationReport:
     """Return the migration report with what the gold refresh wrote."""
     counts = {"station_days": gold.days, "hourly_documents": gold.hourly_documents,
-              "daily_documents": gold.daily_documents}  # fmt: skip
+              "daily_documents": gold.daily_documents, "rewritten_days": gold.rewritten_days}  # fmt: skip
     return dataclasses.replace(report, gold=counts)
 
 
@@ -133,15 +142,21 @@ class LatencyReport:
 
     iterations: int
     queries: tuple[QueryTiming, ...]
+    budget_s: float | None = None
+    row_cap: int | None = None
+    duration_s: float | None = None
 
     def to_rows(self) -> list[dict[str, Any]]:
-        """Return one row per query: description, ms statistics, rows, plan."""
+        """Return one row per query: description, runs, ms statistics, rows returned (capped)
+        and matching, plan."""
         return [
             {
                 "query": q.name,
                 "description": q.description,
+                "runs": len(q.timings_ms),
                 **{k: round(v, 3) for k, v in q.stats.items()},
                 "rows": q.rows,
+                "matching": "-" if q.matching is None else q.matching,
                 "plan": q.plan,
             }
             for q in self.queries
@@ -150,7 +165,8 @@ class LatencyReport:
     def to_markdown(self) -> str:
         """Return the timings as markdown."""
         return (
-            f"## MongoDB query latency ({self.iterations} iterations)\n\n"
+            f"## MongoDB query latency (up to {self.iterations} iterations"
+            f"{f', {self.budget_s} s budget, {self.row_cap} rows per query' if self.budget_s else ''})\n\n"
             f"{markdown_table(self.to_rows())}\n\nTimes: {self.TIMING}.\n"
         )
 
@@ -158,12 +174,30 @@ class LatencyReport:
         """Return the JSON-ready report, raw timings included."""
         return {
             "iterations": self.iterations,
+            "budget_s": self.budget_s,
+            "row_cap": self.row_cap,
+            "duration_s": self.duration_s,
             "timing": self.TIMING,
             "queries": [
                 {**row, "uses_index": q.uses_index, "timings_ms": list(q.timings_ms)}
                 for row, q in zip(self.to_rows(), self.queries, strict=True)
             ],
         }
+
+
+class Stopwatch:
+    """Wall-clock seconds per named stage: ``with clock("load"): ...``; ``clock.stages``."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - started, 3)
 
 
 @dataclass(frozen=True)
@@ -176,7 +210,7 @@ class FileOutcome:
     raw_key: str
     ingest_status: str  # "ingested" | "already_ingested" | "refused"
     error: str | None = None
-    status: str = "parsed"  # "parsed" | "failed" | "refused" | "outside_window"
+    status: str = "parsed"  # "parsed" | "failed" | "refused" | "outside_window" | "already_loaded"
     stations: tuple[str, ...] = ()
     first_observation: str | None = None
     last_observation: str | None = None
@@ -186,6 +220,7 @@ class FileOutcome:
     size: int = 0
     ingested_at: str = ""
     run_id: str = ""
+    loaded_by: str | None = None  # "already_loaded": the run that loaded it (load ledger)
 
     def __post_init__(self) -> None:
         if self.error is not None and self.status == "parsed":
@@ -198,7 +233,11 @@ class FileOutcome:
 
 
 def file_outcome(
-    record: Any, parsed: Any = None, error: str | None = None, status: str | None = None
+    record: Any,
+    parsed: Any = None,
+    error: str | None = None,
+    status: str | None = None,
+    loaded_by: str | None = None,
 ) -> FileOutcome:
     """Return the outcome of a raw object: parsed (with its span), failed, refused or skipped."""
     stations: tuple[str, ...] = ()
@@ -222,7 +261,7 @@ def file_outcome(
         ingest_status=record.status, error=error if error is not None else record.error, status=status,
         stations=stations, first_observation=first, last_observation=last, observations=rows,
         drift=drift, landing=record.landing, size=record.size, ingested_at=record.ingested_at,
-        run_id=record.run_id,
+        run_id=record.run_id, loaded_by=loaded_by,
     )  # fmt: skip
 
 
@@ -267,6 +306,21 @@ class RunStatus:
     migration: dict[str, Any]
     reports: dict[str, str] = field(default_factory=dict)
     held: str | None = None  # why station-days were held back (rejection threshold)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    ledger_recorded: int = 0  # contents this run recorded in the load ledger
+
+    def ledger(self) -> dict[str, Any]:
+        """Return what the load ledger did: contents skipped (by the run that loaded them)
+        and contents recorded by this run."""
+        by_run: dict[str, int] = {}
+        for f in self.files:
+            if f.status == "already_loaded":
+                by_run[f.loaded_by or "?"] = by_run.get(f.loaded_by or "?", 0) + 1
+        return {
+            "skipped": sum(by_run.values()),
+            "loaded_by": by_run,
+            "recorded": self.ledger_recorded,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-ready status."""
@@ -283,6 +337,8 @@ class RunStatus:
             "quality": self.quality,
             "migration": self.migration,
             "held": self.held,
+            "stages": self.stages,
+            "ledger": self.ledger(),
             "reports": self.reports,
         }
 
@@ -337,9 +393,13 @@ def build_run_status(
     quality: QualityReport,
     migration: MigrationReport,
     held: str | None = None,
+    stages: dict[str, float] | None = None,
+    ledger_recorded: int = 0,
 ) -> RunStatus:
     """Return the run's status from its parts (state by ``run_state``)."""
     return RunStatus(
+        stages=dict(stages or {}),
+        ledger_recorded=ledger_recorded,
         run_id=run_id,
         status=run_state(tuple(files), migration, held=held is not None),
         started_at=started_at,

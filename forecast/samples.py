@@ -649,19 +649,25 @@ def write_month_landing(
     generated = synthetic_stations(stations, seed=seed)
     per_file = -(-stations // infoclimat_files)
     start = datetime.combine(first_day, time(), UTC)
-    files = [
-        write_infoclimat_json(
-            directory / f"Data_Source1_month_{part + 1}.json", start=start, hours=days * 24,
-            stations=generated[part * per_file : (part + 1) * per_file], seed=seed,
-            include_end=False,
-        )  # fmt: skip
-        for part in range(infoclimat_files)
-    ]
+    files = []
+    for part in range(infoclimat_files):
+        chosen = generated[part * per_file : (part + 1) * per_file]
+        name = f"Data_Source1_month_{part + 1}.json"
+        files.append(
+            write_infoclimat_json(
+                directory / name,
+                start=start,
+                hours=days * 24,
+                stations=chosen,
+                seed=seed,
+                include_end=False,
+            )
+        )
     for offset, station in enumerate(("ILAMAD25", "IICHTE19")):
+        path = directory / WU_FILENAMES[station]
         files.append(
             write_wunderground_workbook(
-                directory / WU_FILENAMES[station], first_day=first_day, days=days,
-                seed=seed + 1 + offset,
-            )  # fmt: skip
+                path, first_day=first_day, days=days, seed=seed + 1 + offset
+            )
         )
     return files

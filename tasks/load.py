@@ -8,16 +8,29 @@ from datetime import UTC, datetime
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from forecast import mongo, zones
+from forecast import ledger, mongo, zones
 from forecast.documents import RunContext, write_plan
 from forecast.ingest import RawObject
-from forecast.mongo.latency import measuring_client
+from forecast.mongo import ledger as mongo_ledger
+from forecast.mongo.latency import Budget, measuring_client
 from forecast.mongo.load import Refusal
-from forecast.mongo.reconcile import reconcile
-from forecast.reports import LatencyReport, MigrationReport, migration_report
+from forecast.mongo.stage import run_stage
+from forecast.reports import (
+    FileOutcome,
+    LatencyReport,
+    MigrationReport,
+    migration_report,
+    with_gold,
+)
 from forecast.sources.common import Parsed
 from forecast.validate import Validation, Window, refused
-from tasks.config import load_lake, load_mongo, retry_transient
+from tasks.config import (
+    LedgerQuery,
+    ledger_fingerprint,
+    load_lake,
+    load_mongo,
+    retry_transient,
+)
 
 
 @task(
@@ -35,24 +48,6 @@ def prepare_collections(mongo_block: str) -> mongo.Setup:
     return setup
 
 
-@task(
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[5, 20, 60],
-    retry_condition_fn=retry_transient,
-)
-def refresh_aggregates(validation: Validation, mongo_block: str) -> mongo.GoldCounts:
-    """Recompute the hourly and daily gold aggregates of the station-days this run loaded."""
-    target = load_mongo(mongo_block)
-    with mongo.connect(target) as client:
-        counts = mongo.refresh_gold(client, target, mongo.touched_days(validation.valid))
-    get_run_logger().info(
-        "gold: %d station-days -> %d hourly, %d daily documents",
-        counts.days, counts.hourly_documents, counts.daily_documents,
-    )  # fmt: skip
-    return counts
-
-
 # Reruns are safe: every write is an upsert of a deterministic _id, so a retry after a
 # transient failure converges on the same collection.
 @task(
@@ -64,21 +59,21 @@ def refresh_aggregates(validation: Validation, mongo_block: str) -> mongo.GoldCo
 def upsert_observations(
     validation: Validation, parsed: Parsed, mongo_block: str, run_id: str
 ) -> tuple[MigrationReport, list[Refusal]]:
-    """Upsert stations and validated observations in bounded batches, then reconcile."""
+    """Load stations and validated observations, reconcile them and refresh their gold."""
     target = load_mongo(mongo_block)
     plans = write_plan(validation.valid, parsed.stations, RunContext(run_id, datetime.now(UTC)))
-    started = time.perf_counter()
     with mongo.connect(target) as client:
-        stations = mongo.upsert_stations(client, target, parsed.stations)
-        counts = mongo.load(client, target, plans)
-        duration = time.perf_counter() - started
-        check = reconcile(client, target, plans, skip=[r.id for r in counts.refusals])
-    report = migration_report(counts, duration, stations, check)
+        stage = run_stage(client, target, plans, parsed.stations)
+    report = with_gold(
+        migration_report(stage.counts, stage.timings["load_s"], stage.stations_upserted,
+                         stage.reconciliation, stage.timings),
+        stage.gold,
+    )  # fmt: skip
     logger = get_run_logger()
-    logger.info("load: %s", report.to_rows()[0])
-    if not check.ok:
+    logger.info("load: %s; timings %s", report.to_rows()[0], stage.timings)
+    if not stage.reconciliation.ok:
         logger.error("reconciliation: %s", report.to_dict()["reconciliation"])
-    return report, counts.refusals
+    return report, stage.counts.refusals
 
 
 @task(
@@ -116,10 +111,49 @@ def quarantine_refusals(
     retry_delay_seconds=[5, 20],
     retry_condition_fn=retry_transient,
 )
-def measure_latency(mongo_block: str, iterations: int) -> LatencyReport:
-    """Time the standard queries against the collection."""
+def measure_latency(
+    mongo_block: str, iterations: int, budget_s: float, row_cap: int
+) -> LatencyReport:
+    """Time the standard queries against the collection, within the run's budget."""
     target = load_mongo(mongo_block)
+    started = time.perf_counter()
     with measuring_client(target) as client:
-        report = LatencyReport(iterations, tuple(mongo.measure_latency(client, target, iterations)))
+        timings = mongo.measure_latency(client, target, iterations, Budget(budget_s, row_cap))
+    report = LatencyReport(iterations, tuple(timings), budget_s, row_cap,
+                           round(time.perf_counter() - started, 3))  # fmt: skip
     get_run_logger().info("latency: %s", {row["query"]: row["p95_ms"] for row in report.to_rows()})
     return report
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient,
+)
+def record_ledger(
+    files: list[FileOutcome],
+    validation: Validation,
+    refusals: list[Refusal],
+    migration: MigrationReport,
+    window: Window,
+    query: LedgerQuery,
+    run_id: str,
+) -> int:
+    """Record in the load ledger the contents this run settled (see ``forecast.ledger``)."""
+    target = load_mongo(query.mongo_block)
+    parsed = {f.sha256: f for f in files if f.status == "parsed" and f.sha256}
+    settled = ledger.settled_contents(
+        parsed, validation.valid, [r.row for r in refusals], validation.rejected,
+        migration.reconciled is not False,
+    )  # fmt: skip
+    stamp, now = ledger_fingerprint(query, target), datetime.now(UTC).isoformat()
+    entries = [
+        ledger.LedgerEntry(ledger.key(sha, stamp, window), sha, parsed[sha].name, parsed[sha].raw_key,
+                           stamp, window.to_dict(), run_id, now, documents)
+        for sha, documents in settled.items()
+    ]  # fmt: skip
+    with mongo.connect(target) as client:
+        recorded = mongo_ledger.record(client, target, entries)
+    get_run_logger().info("load ledger: %d of %d parsed contents recorded", recorded, len(parsed))
+    return recorded

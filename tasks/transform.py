@@ -17,7 +17,13 @@ from forecast.schema import OBSERVATIONS, STATIONS
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import Parsed, RawFile
 from forecast.validate import Window
-from tasks.config import domain_fingerprint, load_lake, retry_transient
+from tasks.config import (
+    LedgerQuery,
+    domain_fingerprint,
+    ledger_lookup,
+    load_lake,
+    retry_transient,
+)
 
 PARSERS = {"infoclimat": infoclimat.parse, "wunderground": wunderground.parse}
 
@@ -75,12 +81,14 @@ def file_outcomes(
     retry_condition_fn=retry_transient,
 )
 def select_for_window(
-    records: list[RawObject], window: Window, lake_block: str
+    records: list[RawObject], window: Window, lake_block: str, ledger: LedgerQuery | None
 ) -> tuple[list[RawObject], list[FileOutcome]]:
     """Return the raw objects to parse, and outcomes for those that need no parsing.
 
     Refused files are reported as such; a content parsed before whose recorded span lies
-    outside the window is skipped, so a weekly run does not reprocess history.
+    outside the window is skipped, so a weekly run does not reprocess history; a content the
+    load ledger says an earlier run loaded for the same code and window is skipped (unless
+    ``ledger`` is None: ``--force``, requeues).
     """
     lake = load_lake(lake_block)
     selected, skipped = [], []
@@ -93,11 +101,18 @@ def select_for_window(
             skipped.append(file_outcome(record, status="outside_window"))
         else:
             selected.append(record)
+    loaded = ledger_lookup(ledger, selected, window) if ledger else {}
+    skipped += [
+        file_outcome(r, status="already_loaded", loaded_by=loaded[r.sha256])
+        for r in selected
+        if r.sha256 in loaded
+    ]
+    selected = [r for r in selected if r.sha256 not in loaded]
     get_run_logger().info(
-        "%d raw objects to parse, %d skipped (refused or outside the window)",
-        len(selected),
-        len(skipped),
-    )
+        "%d raw objects to parse, %d skipped (refused, outside the window, or already loaded "
+        "by an earlier run: %d)",
+        len(selected), len(skipped), len(loaded),
+    )  # fmt: skip
     return selected, skipped
 
 

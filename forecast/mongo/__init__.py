@@ -11,6 +11,7 @@ from forecast.mongo.collections import (
     MEASUREMENT_INDEXES,
     STATION_INDEXES,
     ensure_collections,
+    measurement_indexes,
     upsert_stations,
 )
 from forecast.mongo.gold import (
@@ -21,11 +22,12 @@ from forecast.mongo.gold import (
     touched_days,
 )
 from forecast.mongo.gold import refresh as refresh_gold
-from forecast.mongo.latency import QueryTiming, measure_latency, measuring_client
+from forecast.mongo.latency import Budget, QueryTiming, measure_latency, measuring_client
 from forecast.mongo.load import LoadCounts, Refusal, expected_documents, fetch, load, operations
 from forecast.mongo.probe import CrudReport, crud_check
 from forecast.mongo.reconcile import Reconciliation, reconcile
 from forecast.mongo.setup import Setup, prepare
+from forecast.mongo.stage import StageResult, run_stage
 from forecast.mongo.validator import apply_validators, measurement_schema, station_schema
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "MEASUREMENT_INDEXES",
     "STATION_INDEXES",
     "TRANSIENT",
+    "Budget",
     "CrudReport",
     "GoldCounts",
     "LoadCounts",
@@ -42,6 +45,7 @@ __all__ = [
     "Reconciliation",
     "Refusal",
     "Setup",
+    "StageResult",
     "apply_validators",
     "connect",
     "crud_check",
@@ -51,6 +55,7 @@ __all__ = [
     "fetch",
     "load",
     "measure_latency",
+    "measurement_indexes",
     "measurement_schema",
     "measuring_client",
     "operations",
@@ -58,6 +63,7 @@ __all__ = [
     "reconcile",
     "redact",
     "refresh_gold",
+    "run_stage",
     "scrub",
     "station_schema",
     "touched_days",

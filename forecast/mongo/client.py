@@ -35,7 +35,10 @@ class MongoTarget:
 
     ``write_w`` is ``"majority"``, a number of members (``"1"``) or a tag set name; ``journal``
     waits for the journal; ``wtimeout_ms`` bounds the wait. ``attempts`` and ``backoff_s`` govern
-    the per-batch retry of transient failures.
+    the per-batch retry of transient failures. ``validation`` says who checks documents against
+    the collection's ``$jsonSchema``: ``"client"`` (the loader, vectorised, then writes with
+    ``bypassDocumentValidation``) or ``"server"``. ``network_index`` and ``geo_index`` add the
+    seed's optional measurement indexes (see ``collections.measurement_indexes``).
     """
 
     uri: str = field(repr=False)
@@ -49,6 +52,9 @@ class MongoTarget:
     wtimeout_ms: int = 30_000
     attempts: int = 5
     backoff_s: float = 0.5
+    validation: str = "client"
+    network_index: bool = False
+    geo_index: bool = False
 
     def write_concern(self) -> WriteConcern:
         """Return the write concern of loads."""

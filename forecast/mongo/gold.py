@@ -1,61 +1,99 @@
-"""Gold aggregates: hourly and daily min/max/mean/count per station and measurement.
+"""Gold aggregates: daily and hourly min/max/mean/count of every measurement, per station.
 
-The server computes them for the station-days a run touched (per station and run of consecutive
-days, one aggregation per period that ends in ``$merge`` into the gold collection), so a refresh
-is bounded by what the run loaded and no measurement document leaves the server. A recompute is
-exact: every gold document of a refreshed station-day is rewritten with the refresh's
-``updated_at`` stamp, and the ones left with an older stamp (their source data is gone) are
-deleted.
+They are computed on the client, vectorised (Arrow ``group_by``), from the documents the
+reconciliation has just read back for the station-days a run touched: the whole UTC days, so
+documents loaded by earlier runs are included and the aggregates are exact. One gold document
+per station and UTC day holds the day and its hours::
 
-Gold document (``weather_hourly`` and ``weather_daily``)::
+    weather_daily:
+    {_id: "<station_id>:<day YYYY-MM-DDT00:00:00Z>", station_id, network, period: "day",
+     period_start: <UTC midnight>, documents: <measurement documents that day>,
+     measurements: {<key>: {unit, min, max, mean, count}, ...},      # keys with a value only
+     hours: [{period_start, documents, measurements: {...}}, ...],   # hours with documents
+     source: {documents, digest_sum}, updated_at}
 
-    {_id: "<station_id>:<measurement>:<period_start YYYY-MM-DDTHH:MM:SSZ>", station_id, network,
-     measurement, unit, period: "hour" | "day", period_start: <UTC datetime>,
-     min, max, mean, count, updated_at}
+``weather_hourly`` is a read-only view that unwinds ``hours`` into one document per station and
+hour (``_id`` ``<station_id>:<hour>``, ``period: "hour"``), for convenience; reading
+``weather_daily`` with a ``station_id``/``period_start`` range (its index) is the fast way.
+
+``source`` records what a day was computed from (its documents and the sum of their content
+digests modulo 2**31, see ``forecast.digest``). A station-day whose stored documents still have
+that count and sum is left alone, so a rerun that changes nothing rewrites nothing; a changed
+one is replaced in one write, a day without documents left is deleted.
+
+One document per station-day rather than per station, measurement and hour: a month of 60
+ten-minute stations is 1.9k gold documents instead of 361k (measured on SecantusDB: ~3.5k small
+documents/s, ~0.6 s instead of ~100 s, the load itself taking ~100 s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pymongo import ASCENDING, IndexModel, MongoClient
+from pymongo import ASCENDING, IndexModel, MongoClient, ReplaceOne
 from pymongo.collection import Collection
 
+from forecast.digest import SUM_MODULUS
 from forecast.errors import TransientError
 from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
 from forecast.mongo.collections import ensure_indexes
+from forecast.schema import MEASUREMENT_KEYS, UNITS
 
 HOURLY_COLLECTION = "weather_hourly"
+"""A view on ``weather_daily`` with one document per station and hour."""
 DAILY_COLLECTION = "weather_daily"
 GOLD_INDEXES = (
     IndexModel(
-        [("station_id", ASCENDING), ("measurement", ASCENDING), ("period_start", ASCENDING)],
-        unique=True,
-        name="station_measurement_period",
+        [("station_id", ASCENDING), ("period_start", ASCENDING)], unique=True, name="station_period"
     ),
     IndexModel([("period_start", ASCENDING)], name="period_start"),
 )
+LEGACY_INDEX = "station_measurement_period"
+"""The index of the former one-document-per-measurement gold layout (removed on setup)."""
 PERIOD_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 """How ``period_start`` is written in a gold ``_id``."""
-MAX_RANGE_DAYS = 31
-"""Consecutive days of one station recomputed by one aggregation (bounds its ``$group``)."""
-
+HOURLY_VIEW = [
+    {"$unwind": "$hours"},
+    {"$project": {
+        "_id": {"$concat": ["$station_id", ":", {"$dateToString": {"date": "$hours.period_start", "format": PERIOD_FORMAT}}]},
+        "station_id": 1, "network": 1, "period": {"$literal": "hour"},
+        "period_start": "$hours.period_start", "documents": "$hours.documents",
+        "measurements": "$hours.measurements", "updated_at": 1,
+    }},
+]  # fmt: skip
 _ONE_DAY = timedelta(days=1)
-_ONE_MS = timedelta(milliseconds=1)
+_GOLD_READ = pa.schema(
+    [
+        ("_id", pa.string()),
+        ("station", pa.struct([("id", pa.string()), ("network", pa.string())])),
+        ("timestamp", pa.timestamp("ms", tz="UTC")),
+        ("measurements", pa.struct([(k, pa.struct([("value", pa.float64())])) for k in MEASUREMENT_KEYS])),
+        ("metadata", pa.struct([("digest", pa.int64())])),
+    ]
+)  # fmt: skip
+"""What gold needs of a measurement document when it reads the station-days itself."""
 
 
 @dataclass(frozen=True)
 class GoldCounts:
-    """What a refresh covered: station-days, and the gold documents they now have."""
+    """What a refresh covered: station-days, the gold documents they have, and how many days
+    were (re)written because their documents changed."""
 
     days: int
     hourly_documents: int
     daily_documents: int
+    rewritten_days: int = 0
+
+    def __add__(self, other: GoldCounts) -> GoldCounts:
+        return GoldCounts(
+            self.days + other.days, self.hourly_documents + other.hourly_documents,
+            self.daily_documents + other.daily_documents, self.rewritten_days + other.rewritten_days,
+        )  # fmt: skip
 
 
 def touched_days(valid: pa.Table) -> list[tuple[str, date]]:
@@ -79,70 +117,96 @@ def touched_days(valid: pa.Table) -> list[tuple[str, date]]:
     )
 
 
-def _ranges(station_days: Sequence[tuple[str, date]]) -> list[tuple[str, datetime, datetime]]:
-    """Return [start, end) UTC ranges per station: consecutive days merged, up to MAX_RANGE_DAYS."""
-    ranges: list[tuple[str, datetime, datetime]] = []
-    for station_id, day in sorted(set(station_days)):
-        start = datetime.combine(day, time(), tzinfo=UTC)
-        if (
-            ranges
-            and ranges[-1][0] == station_id
-            and ranges[-1][2] == start
-            and start - ranges[-1][1] < MAX_RANGE_DAYS * _ONE_DAY
-        ):
-            ranges[-1] = (station_id, ranges[-1][1], start + _ONE_DAY)
-        else:
-            ranges.append((station_id, start, start + _ONE_DAY))
-    return ranges
+# ---------------------------------------------------------------------------------------------
+# Computing (pure)
 
 
-def pipeline(
-    match: dict[str, Any], period: str, stamp: datetime, into: str
-) -> list[dict[str, Any]]:
-    """Return the aggregation writing the ``period`` ("hour" or "day") aggregates into ``into``.
+def _measurement_values(stored: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """Return the ``value`` column of every measurement the stored documents may hold."""
+    measurements = stored.column("measurements")
+    kind = measurements.type
+    return {
+        kind.field(i).name: pc.struct_field(measurements, [kind.field(i).name, "value"])
+        for i in range(kind.num_fields)
+        if "value" in [f.name for f in kind.field(i).type]
+    }
 
-    Null (or non-numeric) values are skipped; a measurement without any value in a period has
-    no gold document for it.
+
+def aggregate(stored: pa.Table) -> dict[str, pa.Table]:
+    """Return the hourly and daily aggregates of measurement documents (one row per station
+    and period): ``documents``, and ``<key>_min/_max/_mean/_count`` per measurement; the daily
+    table also ``digest_sum``.
+
+    Null values are not counted; a measurement without a value in a period has ``count`` 0.
     """
-    return [
-        {"$match": match},
-        {"$project": {  # scalars only: every field is copied once per unwound measurement
-            "_id": 0,
-            "station_id": "$station.id",
-            "network": "$station.network",
-            "period_start": {"$dateTrunc": {"date": "$timestamp", "unit": period}},
-            "m": {"$objectToArray": "$measurements"},
-        }},
-        {"$unwind": "$m"},
-        {"$match": {"m.v.value": {"$type": "number"}}},
-        {"$group": {
-            "_id": {"station_id": "$station_id", "measurement": "$m.k", "period_start": "$period_start"},
-            "network": {"$first": "$network"},
-            "unit": {"$first": "$m.v.unit"},
-            "min": {"$min": "$m.v.value"},
-            "max": {"$max": "$m.v.value"},
-            "mean": {"$avg": "$m.v.value"},
-            "count": {"$sum": 1},
-        }},
-        {"$project": {
-            "_id": {"$concat": [
-                "$_id.station_id", ":", "$_id.measurement", ":",
-                {"$dateToString": {"date": "$_id.period_start", "format": PERIOD_FORMAT}},
-            ]},
-            "station_id": "$_id.station_id",
-            "network": "$network",
-            "measurement": "$_id.measurement",
-            "unit": "$unit",
-            "period": {"$literal": period},
-            "period_start": "$_id.period_start",
-            "min": "$min",
-            "max": "$max",
-            "mean": "$mean",
-            "count": "$count",
-            "updated_at": {"$literal": stamp},
-        }},
-        {"$merge": {"into": into, "on": "_id", "whenMatched": "replace", "whenNotMatched": "insert"}},
-    ]  # fmt: skip
+    values = _measurement_values(stored)
+    timestamps = stored.column("timestamp")
+    digests = pc.struct_field(stored.column("metadata"), "digest")
+    base = pa.table(
+        {
+            "station_id": pc.struct_field(stored.column("station"), "id"),
+            "network": pc.struct_field(stored.column("station"), "network"),
+            "hour": pc.floor_temporal(timestamps, unit="hour"),
+            "day": pc.floor_temporal(timestamps, unit="day"),
+            "digest_part": pc.fill_null(pc.bit_wise_and(digests, SUM_MODULUS - 1), 0),
+            **values,
+        }
+    )
+    stats = [(key, op) for key in values for op in ("min", "max", "mean", "count")]
+    result = {}
+    for period, column in (("hour", "hour"), ("day", "day")):
+        extra = [("digest_part", "sum")] if period == "day" else []
+        grouped = base.group_by(["station_id", column], use_threads=False).aggregate(
+            [("network", "min"), ([], "count_all"), *stats, *extra]
+        )
+        renamed = {"count_all": "documents", "network_min": "network", column: "period_start",
+                   "digest_part_sum": "digest_sum"}  # fmt: skip
+        grouped = grouped.rename_columns([renamed.get(n, n) for n in grouped.column_names])
+        result[period] = grouped.sort_by(
+            [("station_id", "ascending"), ("period_start", "ascending")]
+        )
+    return result
+
+
+def _measurement_stats(row: dict[str, Any], keys: list[str]) -> dict[str, dict[str, Any]]:
+    return {
+        key: {"unit": UNITS[key], "min": row[f"{key}_min"], "max": row[f"{key}_max"],
+              "mean": row[f"{key}_mean"], "count": row[f"{key}_count"]}
+        for key in keys
+        if row[f"{key}_count"]
+    }  # fmt: skip
+
+
+def gold_documents(tables: dict[str, pa.Table], stamp: datetime) -> list[dict[str, Any]]:
+    """Return one gold document per station-day of ``aggregate``'s tables, its hours inside
+    (measurements without a value in a period are left out of it)."""
+    daily, hourly = tables["day"], tables["hour"]
+    keys = [name[: -len("_count")] for name in daily.column_names if name.endswith("_count")]
+    hours: dict[tuple[str, datetime], list[dict[str, Any]]] = {}
+    for row in hourly.to_pylist():
+        start: datetime = row["period_start"]
+        day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        hours.setdefault((row["station_id"], day), []).append(
+            {"period_start": start, "documents": row["documents"],
+             "measurements": _measurement_stats(row, keys)}
+        )  # fmt: skip
+    documents = []
+    for row in daily.to_pylist():
+        start = row["period_start"]
+        documents.append({
+            "_id": f"{row['station_id']}:{start.astimezone(UTC).strftime(PERIOD_FORMAT)}",
+            "station_id": row["station_id"], "network": row["network"], "period": "day",
+            "period_start": start, "documents": row["documents"],
+            "measurements": _measurement_stats(row, keys),
+            "hours": hours.get((row["station_id"], start), []),
+            "source": {"documents": row["documents"], "digest_sum": row["digest_sum"]},
+            "updated_at": stamp,
+        })  # fmt: skip
+    return documents
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
 
 
 def ensure_gold_collections(
@@ -152,51 +216,144 @@ def ensure_gold_collections(
     hourly: str = HOURLY_COLLECTION,
     daily: str = DAILY_COLLECTION,
 ) -> list[str]:
-    """Create the gold indexes that are missing; return their names."""
+    """Create the gold indexes and the hourly view when missing; return the indexes created.
+
+    Gold in the former layout (one document per measurement and period, index
+    ``station_measurement_period``, an hourly collection) is derived data: those documents
+    are removed, and their station-days are rebuilt in this layout when a run touches them.
+    """
     database = client[target.database]
     try:
-        return ensure_indexes(database[hourly], GOLD_INDEXES) + ensure_indexes(
-            database[daily], GOLD_INDEXES
-        )
+        existing = {info["name"]: info for info in database.list_collections()}
+        if hourly in existing and existing[hourly].get("type") != "view":
+            database.drop_collection(hourly)  # the former layout's hourly documents: derived data
+        collection = database[daily]
+        if LEGACY_INDEX in {index["name"] for index in collection.list_indexes()}:
+            collection.delete_many({"measurement": {"$exists": True}})
+            collection.drop_index(LEGACY_INDEX)
+        created = ensure_indexes(collection, GOLD_INDEXES)
+        if hourly not in existing or existing[hourly].get("type") != "view":
+            database.command("create", hourly, viewOn=daily, pipeline=HOURLY_VIEW)
     except TRANSIENT as exc:
         raise TransientError(
             f"creating gold indexes failed: {scrub(str(exc), target.uri)}"
         ) from exc
+    return created
 
 
-def _stamp(collections: Sequence[Collection[Any]], gold_filter: dict[str, Any]) -> datetime:
-    """Return now (ms precision), or later: strictly after every stamp the station-days have."""
-    now = datetime.now(UTC)
-    stamp = now.replace(microsecond=now.microsecond // 1000 * 1000)
-    for collection in collections:
-        latest = collection.find_one(gold_filter, {"updated_at": 1}, sort=[("updated_at", -1)])
-        if latest and isinstance(latest.get("updated_at"), datetime):
-            previous = latest["updated_at"]
-            previous = previous if previous.tzinfo else previous.replace(tzinfo=UTC)
-            stamp = max(stamp, previous + _ONE_MS)
-    return stamp
+def _day_runs(days: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Return [start, end) ranges of consecutive UTC days."""
+    runs: list[tuple[datetime, datetime]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], day + _ONE_DAY)
+        else:
+            runs.append((day, day + _ONE_DAY))
+    return runs
 
 
-def _refresh_range(
-    source: Collection[Any],
-    gold: dict[str, Collection[Any]],
-    station_range: tuple[str, datetime, datetime],
-) -> dict[str, int]:
-    """Recompute the gold documents of one station's days; return how many each period has.
+def _stored_sources(
+    daily: Collection[Any], station: str, days: Sequence[datetime]
+) -> dict[datetime, tuple[int | None, int | None]]:
+    """Return {day: (documents, digest_sum)} of the daily gold documents a station has."""
+    query = {
+        "station_id": station,
+        "period_start": {"$gte": min(days), "$lt": max(days) + _ONE_DAY},
+    }
+    found: dict[datetime, tuple[int | None, int | None]] = {}
+    for document in daily.find(query, {"period_start": 1, "source": 1}):
+        source = document.get("source") or {}
+        start = document["period_start"]
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+        found[start] = (source.get("documents"), source.get("digest_sum"))
+    return found
 
-    One station and one time range per aggregation: every filter is a prefix of an index (an
-    ``$or`` of ranges is planned as a collection scan by some servers, SecantusDB among them).
+
+def _station_refresh(
+    daily: Collection[Any], station: str, tables: dict[str, pa.Table], stamp: datetime
+) -> GoldCounts:
+    """Write the gold documents of one station's days whose source changed."""
+    days_table = tables["day"]
+    days = [d.astimezone(UTC) for d in days_table.column("period_start").to_pylist()]
+    wanted = dict(zip(days, zip(days_table.column("documents").to_pylist(),
+                                days_table.column("digest_sum").to_pylist(), strict=True), strict=True))  # fmt: skip
+    stored = _stored_sources(daily, station, days)
+    stale = [day for day in days if stored.get(day) != wanted[day]]
+    if stale:
+        kind = days_table.column("period_start").type
+        stale_days = pa.array(stale, kind)
+        part = {
+            "day": days_table.filter(pc.is_in(days_table.column("period_start"), value_set=stale_days)),
+            "hour": tables["hour"].filter(pc.is_in(pc.floor_temporal(tables["hour"].column("period_start"), unit="day"), value_set=stale_days)),
+        }  # fmt: skip
+        documents = gold_documents(part, stamp)
+        fresh = [d for d in documents if d["period_start"] not in stored]
+        replaced = [
+            ReplaceOne({"_id": d["_id"]}, d, upsert=True)
+            for d in documents
+            if d["period_start"] in stored
+        ]
+        for offset in range(0, len(fresh), 500):
+            daily.insert_many(fresh[offset : offset + 500], ordered=False)
+        if replaced:
+            daily.bulk_write(replaced, ordered=False)
+    return GoldCounts(len(days), tables["hour"].num_rows, days_table.num_rows, len(stale))
+
+
+def refresh_from(
+    client: MongoClient[Any],
+    target: MongoTarget,
+    stored: pa.Table,
+    *,
+    daily: str = DAILY_COLLECTION,
+    now: datetime | None = None,
+) -> GoldCounts:
+    """Bring the gold documents of the station-days in ``stored`` up to date.
+
+    ``stored`` holds every measurement document of those station-days (whole UTC days), as
+    ``reconcile.checked_plans`` or ``read_station_days`` return them.
+
+    Raises:
+        TransientError: the server became unreachable; rerunning the refresh is safe.
     """
-    station_id, start, end = station_range
-    match = {"station.id": station_id, "timestamp": {"$gte": start, "$lt": end}}
-    gold_filter = {"station_id": station_id, "period_start": {"$gte": start, "$lt": end}}
-    stamp = _stamp(list(gold.values()), gold_filter)
-    counts = {}
-    for period, collection in gold.items():
-        source.aggregate(pipeline(match, period, stamp, collection.name)).close()
-        collection.delete_many({**gold_filter, "updated_at": {"$lt": stamp}})
-        counts[period] = collection.count_documents(gold_filter)
-    return counts
+    if not stored.num_rows:
+        return GoldCounts(0, 0, 0)
+    collection = client[target.database][daily]
+    stamp = (now or datetime.now(UTC)).replace(microsecond=0)
+    tables = aggregate(stored)
+    total = GoldCounts(0, 0, 0)
+    try:
+        for station in pc.unique(tables["day"].column("station_id")).to_pylist():
+            part = {
+                p: t.filter(pc.equal(t.column("station_id"), station)) for p, t in tables.items()
+            }
+            total = total + _station_refresh(collection, station, part, stamp)
+    except TRANSIENT as exc:
+        raise TransientError(
+            f"refreshing gold aggregates failed: {scrub(str(exc), target.uri)}"
+        ) from exc
+    return total
+
+
+def read_station_days(
+    client: MongoClient[Any], target: MongoTarget, station_days: Sequence[tuple[str, date]]
+) -> pa.Table:
+    """Return what gold needs of every measurement document of ``station_days``."""
+    from pymongoarrow.api import Schema, find_arrow_all
+
+    collection = client[target.database][target.collection]
+    parts = []
+    by_station: dict[str, list[datetime]] = {}
+    for station, day in sorted(set(station_days)):
+        by_station.setdefault(station, []).append(datetime.combine(day, time(), UTC))
+    schema = Schema({f.name: f.type for f in _GOLD_READ})
+    for station, days in by_station.items():
+        for start, end in _day_runs(days):
+            query = {"station.id": station, "timestamp": {"$gte": start, "$lt": end}}
+            parts.append(
+                find_arrow_all(collection, query, schema=schema, projection=None, batch_size=10_000)
+            )
+    return pa.concat_tables(parts) if parts else _GOLD_READ.empty_table()
 
 
 def refresh(
@@ -207,26 +364,42 @@ def refresh(
     hourly: str = HOURLY_COLLECTION,
     daily: str = DAILY_COLLECTION,
 ) -> GoldCounts:
-    """Recompute the hourly and daily aggregates of ``station_days`` from the measurements.
+    """Recompute the gold documents of ``station_days`` from the stored measurements.
 
-    Idempotent: refreshing again rewrites the same values (only ``updated_at`` moves). Gold
-    documents of a refreshed station-day whose data is gone are deleted.
+    A station-day without measurement documents left loses its gold documents.
 
     Raises:
         TransientError: the server became unreachable; rerunning the refresh is safe.
     """
     ensure_gold_collections(client, target, hourly=hourly, daily=daily)
-    database = client[target.database]
-    gold = {"hour": database[hourly], "day": database[daily]}
-    wanted = sorted(set(station_days))
-    totals = {"hour": 0, "day": 0}
     try:
-        for station_range in _ranges(wanted):
-            counts = _refresh_range(database[target.collection], gold, station_range)
-            for period, count in counts.items():
-                totals[period] += count
+        stored = read_station_days(client, target, station_days)
+        counts = refresh_from(client, target, stored, daily=daily)
+        emptied = _drop_empty_days(client, target, station_days, stored, daily=daily)
     except TRANSIENT as exc:
         raise TransientError(
             f"refreshing gold aggregates failed: {scrub(str(exc), target.uri)}"
         ) from exc
-    return GoldCounts(len(wanted), totals["hour"], totals["day"])
+    return GoldCounts(counts.days + emptied, counts.hourly_documents, counts.daily_documents,
+                      counts.rewritten_days + emptied)  # fmt: skip
+
+
+def _drop_empty_days(
+    client: MongoClient[Any], target: MongoTarget, station_days: Sequence[tuple[str, date]],
+    stored: pa.Table, *, daily: str,
+) -> int:  # fmt: skip
+    """Delete the gold documents of requested station-days that have no measurement left."""
+    present = set()
+    if stored.num_rows:
+        days = pc.cast(stored.column("timestamp"), pa.date32()).to_pylist()
+        present = set(
+            zip(pc.struct_field(stored.column("station"), "id").to_pylist(), days, strict=True)
+        )
+    empty = sorted(set(station_days) - present)
+    collection = client[target.database][daily]
+    for station, day in empty:
+        start = datetime.combine(day, time(), UTC)
+        collection.delete_many(
+            {"station_id": station, "period_start": {"$gte": start, "$lt": start + _ONE_DAY}}
+        )
+    return len(empty)

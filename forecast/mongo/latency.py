@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -22,8 +23,6 @@ from pymongo.database import Database
 
 from forecast.mongo.client import MongoTarget, connect
 from forecast.mongo.gold import DAILY_COLLECTION
-
-"""The gold collection of daily aggregates (one document per station, measurement and day)."""
 
 STANDARD_QUERIES = (
     "station_day",
@@ -57,14 +56,30 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
+class Budget:
+    """What the latency report may cost: ``total_s`` for all queries together (each gets an
+    equal share and runs until its share is spent, at least once, at most ``iterations``
+    times) and ``row_cap`` rows per query (a larger result is cut; the rows it would return are
+    still reported, counted from the gold daily documents)."""
+
+    total_s: float = 10.0
+    row_cap: int = 1000
+
+
+@dataclass(frozen=True)
 class QueryTiming:
-    """One standard query, timed over several iterations."""
+    """One standard query, timed over several iterations.
+
+    ``rows`` is what one run returned (at most the budget's row cap); ``matching`` is how many
+    rows the query would return without the cap (None when the gold layer cannot tell).
+    """
 
     name: str
     description: str
     timings_ms: tuple[float, ...]
     rows: int
     plan: str
+    matching: int | None = None
 
     @property
     def stats(self) -> dict[str, float]:
@@ -237,6 +252,7 @@ class _Query:
     description: str
     run: Callable[[], int]
     explain: Callable[[], dict[str, Any]]
+    matching: Callable[[], int | None] = lambda: None
 
 
 def _month(moment: datetime) -> tuple[datetime, datetime]:
@@ -246,85 +262,194 @@ def _month(moment: datetime) -> tuple[datetime, datetime]:
 
 
 def _find_query(
-    database: Database[Any], collection: str, name: str, description: str, **find: Any
+    database: Database[Any], collection: str, name: str, description: str, cap: int, **find: Any
 ) -> _Query:
-    """Return a query that runs ``find(**find)`` on ``collection`` and counts the documents."""
+    """Return a query that runs ``find(**find)`` on ``collection`` (at most ``cap`` documents)."""
     return _Query(
         name,
         description,
-        lambda: len(list(database[collection].find(**find))),
-        lambda: dict(database[collection].find(**find).explain()),
+        lambda: len(list(database[collection].find(**find).limit(cap))),
+        lambda: dict(database[collection].find(**find).limit(cap).explain()),
     )
 
 
-def _count_query(database: Database[Any], collection: str, station: str) -> _Query:
-    """Return ``count_documents({"station.id": station})``, explained as the aggregate it sends."""
-    query = {"station.id": station}
+def _per_station_query(
+    database: Database[Any], collection: str, name: str, description: str, cap: int,
+    filters: list[dict[str, Any]], projection: dict[str, Any] | None = None,
+) -> _Query:  # fmt: skip
+    """Return a query that reads several stations' ranges, one indexed find each (at most
+    ``cap`` documents in all). One find per station rather than ``$in`` with a time range:
+    SecantusDB plans the latter as a collection scan, and both use the index on mongod."""
+
+    filters = filters or [{"station.id": {"$in": []}}]  # no station: still one (empty) query
+
+    def run() -> int:
+        returned = 0
+        for condition in filters:
+            if returned >= cap:
+                break
+            cursor = database[collection].find(condition, projection).limit(cap - returned)
+            returned += len(list(cursor))
+        return returned
+
+    first = filters[0]
+    return _Query(
+        name, description, run, lambda: dict(database[collection].find(first, projection).explain())
+    )
+
+
+def _gold_count(
+    database: Database[Any], stations: list[str], start: datetime, end: datetime
+) -> int | None:
+    """Return how many measurement documents the gold daily documents count for ``stations``
+    over the whole UTC days [start, end), or None when there is no gold layer."""
+    if DAILY_COLLECTION not in database.list_collection_names():
+        return None
+    query = {"station_id": {"$in": stations}, "period_start": {"$gte": start, "$lt": end}}
+    return sum(
+        int(d.get("documents") or 0)
+        for d in database[DAILY_COLLECTION].find(query, {"documents": 1})
+    )
+
+
+def _count_query(
+    database: Database[Any], collection: str, station: str, start: datetime, end: datetime
+) -> _Query:
+    """Return ``count_documents`` of one station over [start, end), explained as the aggregate
+    it sends."""
+    query = {"station.id": station, "timestamp": {"$gte": start, "$lt": end}}
     pipeline = [{"$match": query}, {"$group": {"_id": 1, "n": {"$sum": 1}}}]
     explain = {"aggregate": collection, "pipeline": pipeline, "cursor": {}}
     return _Query(
         "count_station",
-        f"count of {station}'s observations",
+        f"count of {station}'s observations over the last 30 days",
         lambda: database[collection].count_documents(query),
         lambda: dict(database.command("explain", explain, verbosity="queryPlanner")),
     )
 
 
+def _stations_of(database: Database[Any], target: MongoTarget, query: dict[str, Any]) -> list[str]:
+    """Return the ids of the stations matching ``query`` in the stations collection."""
+    return [d["_id"] for d in database[target.stations_collection].find(query, {"_id": 1})]
+
+
 def _standard_queries(
-    database: Database[Any], target: MongoTarget, sample: dict[str, Any]
+    database: Database[Any], target: MongoTarget, sample: dict[str, Any], cap: int
 ) -> list[_Query]:
-    """Return the standard queries, parameterised by the most recent observation ``sample``."""
+    """Return the standard queries, parameterised by the most recent observation ``sample``.
+
+    Network and place queries follow the indexes the target has: with ``network_index`` /
+    ``geo_index`` they filter the measurements directly (the seed's way); otherwise they find
+    the station ids in ``stations`` (its network and 2dsphere indexes) and read the measurements
+    by station id and time on the natural-key index.
+    """
     station, network = sample["station"]["id"], sample["station"]["network"]
     latest: datetime = sample["timestamp"]
     day = latest.replace(hour=0, minute=0, second=0, microsecond=0)
+    next_day = day + timedelta(days=1)
+    week_start = day - timedelta(days=6)
     month, next_month = _month(latest)
     measurements = target.collection
-    one_day = {"station.id": station, "timestamp": {"$gte": day, "$lt": day + timedelta(days=1)}}
-    week = {
-        "station.network": network,
-        "timestamp": {"$gte": latest - timedelta(days=7), "$lte": latest},
-    }
-    near = {
-        "station.location_geo": {
-            "$near": {"$geometry": sample["station"]["location_geo"], "$maxDistance": 25_000}
-        }
-    }
-    daily = {
-        "station_id": station,
-        "measurement": "temperature",
-        "period_start": {"$gte": month, "$lt": next_month},
+    point = sample["station"]["location_geo"]
+    one_day = {"station.id": station, "timestamp": {"$gte": day, "$lt": next_day}}
+    week = {"$gte": week_start, "$lt": next_day}
+    network_stations = _stations_of(database, target, {"network": network})
+    near = {"$near": {"$geometry": point, "$maxDistance": 25_000}}
+    near_stations = _stations_of(database, target, {"location_geo": near})
+    temperature = {"measurements.temperature": 1}
+    week_text = f"one network ({network}), the 7 UTC days to {day:%Y-%m-%d}"
+    near_text = f"observations within 25 km of {station} on {day:%Y-%m-%d}"
+    if target.network_index:
+        network_query = _find_query(database, measurements, "network_week", week_text, cap,
+                                    filter={"station.network": network, "timestamp": week},
+                                    projection=temperature)  # fmt: skip
+    else:
+        network_query = _per_station_query(
+            database, measurements, "network_week", f"{week_text}, stations first", cap,
+            [{"station.id": s, "timestamp": week} for s in network_stations], temperature,
+        )  # fmt: skip
+    if target.geo_index:
+        near_query = _find_query(database, measurements, "near_point", near_text, cap,
+                                 filter={"station.location_geo": near,
+                                         "timestamp": {"$gte": day, "$lt": next_day}})  # fmt: skip
+    else:
+        near_query = _per_station_query(
+            database, measurements, "near_point", f"{near_text}, stations first ($near)", cap,
+            [{"station.id": s, "timestamp": {"$gte": day, "$lt": next_day}} for s in near_stations],
+        )  # fmt: skip
+    daily = {"station_id": station, "period_start": {"$gte": month, "$lt": next_month}}
+    queries = [
+        _find_query(database, measurements, "station_day",
+                    f"one station ({station}), one UTC day ({day:%Y-%m-%d})", cap, filter=one_day),
+        network_query,
+        near_query,
+        _find_query(database, DAILY_COLLECTION, "daily_means_month",
+                    f"daily aggregates of {station} for {month:%Y-%m} ({DAILY_COLLECTION})", cap,
+                    filter=daily, projection={"period_start": 1, "measurements.temperature": 1},
+                    sort=[("period_start", 1)]),
+        _count_query(database, measurements, station, next_day - timedelta(days=30), next_day),
+    ]  # fmt: skip
+    counts = {
+        "station_day": lambda: _gold_count(database, [station], day, next_day),
+        "network_week": lambda: _gold_count(database, network_stations, week_start, next_day),
+        "near_point": lambda: _gold_count(database, near_stations, day, next_day),
     }
     return [
-        _find_query(database, measurements, "station_day",
-                    f"one station ({station}), one UTC day ({day:%Y-%m-%d})", filter=one_day),
-        _find_query(database, measurements, "network_week",
-                    f"one network ({network}) over the last 7 days", filter=week,
-                    projection={"measurements.temperature": 1}),
-        _find_query(database, measurements, "near_point",
-                    f"observations within 25 km of {station} ($near, first 500)", filter=near,
-                    limit=500),
-        _find_query(database, DAILY_COLLECTION, "daily_means_month",
-                    f"daily temperature aggregates of {station} for {month:%Y-%m} ({DAILY_COLLECTION})",
-                    filter=daily, sort=[("period_start", 1)]),
-        _count_query(database, measurements, station),
-    ]  # fmt: skip
+        _Query(q.name, q.description, q.run, q.explain, counts.get(q.name, q.matching))
+        for q in queries
+    ]
 
 
-def _measure(query: _Query, timer: CommandTimer, iterations: int) -> QueryTiming:
-    """Run ``query`` ``iterations`` times (at least once) and explain it."""
+def _measure(query: _Query, timer: CommandTimer, iterations: int, share_s: float) -> QueryTiming:
+    """Run ``query`` until ``share_s`` seconds are spent (at least once, at most ``iterations``
+    times) and explain it."""
     durations = []
     rows = 0
+    started = time.perf_counter()
     for _ in range(max(1, iterations)):
         rows, elapsed = timer.time(query.run)
         durations.append(elapsed)
+        if time.perf_counter() - started >= share_s:
+            break
     plan = _plan_summary(query.explain())
-    return QueryTiming(query.name, query.description, tuple(durations), rows, plan)
+    matching = query.matching()
+    if matching is None and query.name in ("count_station", "daily_means_month"):
+        matching = rows  # a count, or a month of daily documents: never near the cap
+    return QueryTiming(query.name, query.description, tuple(durations), rows, plan, matching)
+
+
+def latest_observation(database: Database[Any], target: MongoTarget) -> dict[str, Any] | None:
+    """Return the most recent measurement document without sorting the measurements.
+
+    The stations collection keeps each station's ``last_observation`` (set by every load), so
+    the latest document is one indexed lookup; stations loaded before that field existed are
+    looked up one by one on the natural-key index (and without any station document, the
+    whole collection is sorted: slow, but the pipeline always writes stations).
+    """
+    collection = database[target.collection]
+    stations = list(database[target.stations_collection].find({}, {"last_observation": 1}))
+    known = [s for s in stations if s.get("last_observation")]
+    if known:
+        newest = max(known, key=lambda s: s["last_observation"])
+        found = collection.find_one(
+            {"station.id": newest["_id"], "timestamp": newest["last_observation"]}
+        )
+        if found is not None:
+            return found
+    if not stations:  # measurements without station documents: the whole collection is sorted
+        return collection.find_one(sort=[("timestamp", -1)])
+    latest = None
+    for station in stations:
+        found = collection.find_one({"station.id": station["_id"]}, sort=[("timestamp", -1)])
+        if found and (latest is None or found["timestamp"] > latest["timestamp"]):
+            latest = found
+    return latest
 
 
 def measure_latency(
-    client: MongoClient[Any], target: MongoTarget, iterations: int
+    client: MongoClient[Any], target: MongoTarget, iterations: int, budget: Budget = Budget()
 ) -> list[QueryTiming]:
-    """Time the standard data-science queries ``iterations`` times each, with their plans.
+    """Time the standard data-science queries, within ``budget``, with their plans.
 
     Times are server round trips seen by the ``CommandTimer`` of ``client``; a client without
     one (e.g. from ``connect``) is replaced by a ``measuring_client(target)`` for the duration.
@@ -335,14 +460,16 @@ def measure_latency(
     timer = command_timer(client)
     if timer is None:
         with measuring_client(target) as measuring:
-            return measure_latency(measuring, target, iterations)
+            return measure_latency(measuring, target, iterations, budget)
     database = client[target.database]
-    sample = database[target.collection].find_one(sort=[("timestamp", -1)])
+    sample = latest_observation(database, target)
     if sample is None:
         return []
     gold = DAILY_COLLECTION in database.list_collection_names()
-    return [
-        _measure(query, timer, iterations)
-        for query in _standard_queries(database, target, sample)
+    queries = [
+        query
+        for query in _standard_queries(database, target, sample, budget.row_cap)
         if gold or query.name != "daily_means_month"
     ]
+    share = budget.total_s / max(1, len(queries))
+    return [_measure(query, timer, iterations, share) for query in queries]

@@ -1,14 +1,19 @@
 """Reconciliation after a load: every planned key is in MongoDB with identical values.
 
-The stored documents are read back with pymongoarrow straight into Arrow, with the plan's own
-types as the schema, and compared with the plan column by column (vectorised): no per-document
-Python. The insert-only fields (``metadata.run_id``, ``metadata.ingested_at``) belong to the run
-that first inserted a document and are not compared.
+Per plan (one station), one range read on the (station.id, timestamp) index fetches every stored
+document of the station's whole UTC days straight into Arrow (pymongoarrow, typed by the plan's
+own schema); the planned documents are compared with it column by column (vectorised), and the
+same table feeds the gold aggregates (``gold.refresh_from``), so the documents are read once for
+both. The insert-only fields (``metadata.run_id``, ``metadata.ingested_at``) belong to the run that
+first inserted a document and are not compared.
+
+Reading a document costs the server about a quarter of writing it on SecantusDB, which decodes
+every document it returns; this read is what reconciliation costs (``make bench``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,13 +21,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pymongo import MongoClient
+from pymongo.collection import Collection
 from pymongoarrow.api import Schema, find_arrow_all
 
-from forecast.documents import WritePlan
-from forecast.mongo.client import MongoTarget
+from forecast.documents import WritePlan, nested_struct
+from forecast.errors import TransientError
+from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
+from forecast.mongo.load import day_range
 
-CHUNK = 10_000
 EXAMPLES = 10
+READ_BATCH = 10_000
 _SEPARATOR = "\x1f"
 
 
@@ -45,26 +53,6 @@ class Reconciliation:
             self.checked + other.checked, self.missing + other.missing,
             self.different + other.different, (self.examples + other.examples)[:EXAMPLES],
         )  # fmt: skip
-
-
-def nest(flat: pa.StructArray) -> pa.StructArray:
-    """Return a struct whose dotted field names (``metadata.source``) become nested structs."""
-    groups: dict[str, list[tuple[str, pa.Array]]] = {}
-    for index in range(flat.type.num_fields):
-        name = flat.type.field(index).name
-        head, _, rest = name.partition(".")
-        groups.setdefault(head, []).append((rest, flat.field(index)))
-    arrays, names = [], []
-    for head, members in groups.items():
-        if len(members) == 1 and members[0][0] == "":
-            arrays.append(members[0][1])
-        else:
-            inner = pa.StructArray.from_arrays(
-                [a for _, a in members], names=[n for n, _ in members]
-            )
-            arrays.append(nest(inner))
-        names.append(head)
-    return pa.StructArray.from_arrays(arrays, names=names)
 
 
 def _leaves(table: pa.Table) -> pa.Table:
@@ -92,18 +80,30 @@ def _differs(expected: pa.Table, stored: pa.Table) -> np.ndarray:
     return differs
 
 
-def _chunk(collection: Any, expected: pa.Table) -> Reconciliation:
-    """Compare one time-ordered slice of one station's plan with what is stored.
+def expected_table(plan: WritePlan) -> pa.Table:
+    """Return the plan's documents (``_id`` and ``$set`` fields, nested) as an Arrow table."""
+    body = nested_struct(plan.set_fields)
+    columns = {
+        "_id": plan.ids,
+        **{body.type.field(i).name: body.field(i) for i in range(body.type.num_fields)},
+    }
+    return pa.table(columns)
 
-    The read is a range on the (station, timestamp) index rather than an ``$in`` of ids, which
-    servers answer much faster; documents outside the plan in that range are ignored.
-    """
+
+def read_days(collection: Collection[Any], plan: WritePlan, schema: pa.Schema) -> pa.Table:
+    """Return every stored document of the plan's station and whole UTC days, typed by ``schema``
+    (fields a document lacks are null)."""
+    station, start, end = day_range(plan)
+    query = {"station.id": station, "timestamp": {"$gte": start, "$lt": end}}
+    typed = Schema({f.name: f.type for f in schema})
+    # No projection: the server returns whole documents, which costs it less than evaluating a
+    # projection of every field (measured on SecantusDB); the schema picks the fields.
+    return find_arrow_all(collection, query, schema=typed, projection=None, batch_size=READ_BATCH)
+
+
+def compare(expected: pa.Table, stored: pa.Table) -> Reconciliation:
+    """Compare planned documents with stored ones (matched by ``_id``; extra stored ignored)."""
     ids = expected.column("_id")
-    schema = Schema({f.name: f.type for f in expected.schema})
-    low, high = pc.min_max(expected.column("timestamp")).values()
-    station = expected.column("station").combine_chunks().field("id")[0].as_py()
-    query = {"station.id": station, "timestamp": {"$gte": low.as_py(), "$lte": high.as_py()}}
-    stored = find_arrow_all(collection, query, schema=schema)
     position = pc.index_in(ids, value_set=stored.column("_id"))
     present = pc.is_valid(position)
     missing_ids = ids.filter(pc.invert(present)).to_pylist()
@@ -117,14 +117,37 @@ def _chunk(collection: Any, expected: pa.Table) -> Reconciliation:
     )
 
 
-def expected_table(plan: WritePlan) -> pa.Table:
-    """Return the plan's documents (``_id`` and ``$set`` fields, nested) as an Arrow table."""
-    body = nest(plan.set_fields)
-    columns = {
-        "_id": plan.ids,
-        **{body.type.field(i).name: body.field(i) for i in range(body.type.num_fields)},
-    }
-    return pa.table(columns)
+def checked_plans(
+    client: MongoClient[Any],
+    target: MongoTarget,
+    plans: Sequence[WritePlan],
+    *,
+    skip: Sequence[str] = (),
+) -> Iterator[tuple[Reconciliation, pa.Table]]:
+    """Yield, per plan, its reconciliation and the stored documents of its whole station-days.
+
+    ``skip`` lists ``_id``s known refused (not expected to be stored as planned).
+
+    Raises:
+        TransientError: the server became unreachable; rerunning is safe.
+    """
+    collection = client[target.database][target.collection]
+    refused = pa.array(list(skip), pa.string())
+    for plan in plans:
+        if not len(plan):
+            continue
+        expected = expected_table(plan)
+        try:
+            stored = read_days(collection, plan, expected.schema)
+        except TRANSIENT as exc:
+            raise TransientError(
+                f"reading back the load failed: {scrub(str(exc), target.uri)}"
+            ) from exc
+        if len(refused):
+            expected = expected.filter(
+                pc.invert(pc.is_in(expected.column("_id"), value_set=refused))
+            )
+        yield compare(expected, stored), stored
 
 
 def reconcile(
@@ -135,15 +158,7 @@ def reconcile(
     skip: Sequence[str] = (),
 ) -> Reconciliation:
     """Check every planned document against MongoDB; ``skip`` lists ``_id``s known refused."""
-    collection = client[target.database][target.collection]
     result = Reconciliation()
-    refused = pa.array(list(skip), pa.string())
-    for plan in plans:
-        expected = expected_table(plan).sort_by("timestamp")
-        if len(refused):
-            expected = expected.filter(
-                pc.invert(pc.is_in(expected.column("_id"), value_set=refused))
-            )
-        for offset in range(0, expected.num_rows, CHUNK):
-            result = result + _chunk(collection, expected.slice(offset, CHUNK))
+    for check, _stored in checked_plans(client, target, plans, skip=skip):
+        result = result + check
     return result

@@ -158,6 +158,7 @@ def _metadata() -> dict[str, Any]:
     # Lineage fields are written only for the sources LINEAGE_BY_SOURCE lists: never required.
     required = [name for name in _METADATA_FIELDS if not canonical.VALIDATED.field(name).nullable]
     properties["schema_version"] = {"bsonType": "int", "minimum": 1}
+    properties["digest"] = {"bsonType": "long", "minimum": 0}
     properties["run_id"] = {"bsonType": "string"}
     properties["ingested_at"] = {"bsonType": "date"}
     return _object(properties, [*required, "schema_version", "run_id", "ingested_at"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 import uuid
@@ -19,7 +20,8 @@ from tests.support import free_port
 
 FIRST_RUN = RunContext("run-1", datetime(2024, 10, 8, 6, 0, tzinfo=UTC))
 SECOND_RUN = RunContext("run-2", datetime(2024, 10, 9, 6, 0, tzinfo=UTC))
-INDEXES = ("station_id_timestamp", "network_timestamp", "location_geo_2dsphere")
+INDEXES = ("station_id_timestamp",)
+SEED_INDEXES = ("station_id_timestamp", "network_timestamp", "location_geo_2dsphere")
 
 
 def at(hour: int) -> datetime:
@@ -86,17 +88,30 @@ def collection(client, target):
     return client[target.database][target.collection]
 
 
-def test_ensure_collections_creates_the_three_measurement_indexes(client, target, collection):
+def test_ensure_collections_indexes_the_natural_key_and_the_stations_geometry(
+    client, target, collection
+):
     created = mongo.ensure_collections(client, target)
     assert created == [*INDEXES, "location_geo_2dsphere", "network"]
     indexes = {index["name"]: index for index in collection.list_indexes()}
+    assert set(indexes) == {"_id_", "station_id_timestamp"}
     assert dict(indexes["station_id_timestamp"]["key"]) == {"station.id": 1, "timestamp": 1}
     assert indexes["station_id_timestamp"].get("unique") is True
+    stations = client[target.database][target.stations_collection]
+    assert {"location_geo_2dsphere", "network"} <= {i["name"] for i in stations.list_indexes()}
+
+
+def test_the_seeds_network_and_per_measurement_geo_indexes_are_options(client, target, collection):
+    seed = dataclasses.replace(target, network_index=True, geo_index=True)
+    assert mongo.ensure_collections(client, seed)[:3] == list(SEED_INDEXES)
+    indexes = {index["name"]: index for index in collection.list_indexes()}
     assert dict(indexes["network_timestamp"]["key"]) == {"station.network": 1, "timestamp": 1}
     assert not indexes["network_timestamp"].get("unique")
     assert dict(indexes["location_geo_2dsphere"]["key"]) == {"station.location_geo": "2dsphere"}
-    stations = client[target.database][target.stations_collection]
-    assert {"location_geo_2dsphere", "network"} <= {i["name"] for i in stations.list_indexes()}
+    # configured away again: they stay (someone may use them) and setup names them
+    setup = mongo.prepare(client, target)
+    assert setup.extra_indexes == ("location_geo_2dsphere", "network_timestamp")
+    assert "kept although not configured" in setup.describe()
 
 
 def test_ensure_collections_twice_creates_nothing_the_second_time(client, target, collection):
@@ -111,7 +126,7 @@ def test_an_index_of_the_same_name_on_another_key_is_a_configuration_error(
 ):
     collection.create_index([("station.id", ASCENDING)], name="network_timestamp")
     with pytest.raises(ConfigurationError, match="network_timestamp"):
-        mongo.ensure_collections(client, target)
+        mongo.ensure_collections(client, dataclasses.replace(target, network_index=True))
 
 
 def test_load_in_small_batches_inserts_every_planned_document(client, target, collection):
@@ -260,26 +275,48 @@ def test_target_repr_and_display_never_show_the_uri_credentials():
     assert target.display == "mongodb://***@db.example/ d.c"
 
 
-def test_latency_queries_use_an_index_on_a_loaded_collection(client, target):
+@pytest.mark.parametrize(("seed", "network_plan", "near_plan"), [
+    (False, "IXSCAN station_id_timestamp", "IXSCAN station_id_timestamp"),  # stations first
+    (True, "IXSCAN network_timestamp", "IXSCAN location_geo_2dsphere"),
+])  # fmt: skip
+def test_latency_queries_use_an_index_on_a_loaded_collection(
+    client, target, seed, network_plan, near_plan
+):
+    target = dataclasses.replace(target, network_index=seed, geo_index=seed)
     mongo.prepare(client, target)
+    mongo.upsert_stations(client, target, station_table())
     mongo.load(client, target, plans())
     mongo.refresh_gold(client, target, [("07015", date(2024, 10, 5))])
     timings = {q.name: q for q in mongo.measure_latency(client, target, iterations=2)}
-    assert {name: q.plan for name, q in timings.items()} == {
+    plans_seen = {name: q.plan for name, q in timings.items()}
+    assert plans_seen.pop("network_week") == network_plan
+    assert plans_seen.pop("near_point") == near_plan
+    assert plans_seen == {
         "station_day": "IXSCAN station_id_timestamp",
-        "network_week": "IXSCAN network_timestamp",
-        "near_point": "IXSCAN location_geo_2dsphere",
-        "daily_means_month": "IXSCAN station_measurement_period",
+        "daily_means_month": "IXSCAN station_period",
         "count_station": "IXSCAN station_id_timestamp",
     }
-    assert {name: q.rows for name, q in timings.items()} == {
-        "station_day": 5,
-        "network_week": 5,
-        "near_point": 5,
-        "daily_means_month": 1,
-        "count_station": 5,
+    assert {name: (q.rows, q.matching) for name, q in timings.items()} == {
+        "station_day": (5, 5),
+        "network_week": (5, 5),
+        "near_point": (5, 5),
+        "daily_means_month": (1, 1),
+        "count_station": (5, 5),
     }
-    assert all(len(q.timings_ms) == 2 and min(q.timings_ms) > 0 for q in timings.values())
+    assert all(1 <= len(q.timings_ms) <= 2 and min(q.timings_ms) > 0 for q in timings.values())
+
+
+def test_the_latency_report_keeps_to_its_row_cap_and_time_budget(client, target):
+    mongo.prepare(client, target)
+    mongo.upsert_stations(client, target, station_table())
+    mongo.load(client, target, plans())
+    mongo.refresh_gold(client, target, [("07015", date(2024, 10, 5))])
+    started = time.perf_counter()
+    timings = mongo.measure_latency(client, target, 1000, mongo.Budget(total_s=1.0, row_cap=2))
+    assert time.perf_counter() - started < 5.0
+    by_name = {q.name: q for q in timings}
+    assert (by_name["station_day"].rows, by_name["station_day"].matching) == (2, 5)
+    assert all(len(q.timings_ms) >= 1 for q in timings)
 
 
 def test_latency_of_an_empty_collection_is_no_timings(client, target):

@@ -148,12 +148,12 @@ def failing_server(tmp_path_factory):
     process.stop()
 
 
-def _fail_updates(server: SecantusServer, times: int, data: dict) -> None:
+def _fail_writes(server: SecantusServer, times: int, data: dict) -> None:
     client = server.client()
     try:
         client.admin.command(
             "configureFailPoint", "failCommand",
-            mode={"times": times}, data={"failCommands": ["update"], **data},
+            mode={"times": times}, data={"failCommands": ["insert", "update"], **data},
         )  # fmt: skip
     finally:
         client.close()
@@ -188,7 +188,7 @@ def test_transient_server_errors_rerun_the_batch_until_it_is_written(
     with mongo.connect(target) as client:
         mongo.prepare(client, target)
         # pymongo retries a retryable write once by itself; 3 failures outlast that retry.
-        _fail_updates(failing_server, 3, failure)
+        _fail_writes(failing_server, 3, failure)
         counts = mongo.load(client, target, plans)
         check = reconcile(client, target, plans)
     total = sum(len(p) for p in plans)  # 5 documents in batches of 2

@@ -15,7 +15,6 @@ from forecast import mongo
 from forecast.documents import RunContext, write_plan
 from forecast.errors import ConfigurationError
 from forecast.mongo.latency import (
-    DAILY_COLLECTION,
     STANDARD_QUERIES,
     command_timer,
     measure_latency,
@@ -34,7 +33,7 @@ STATIONS_AT = {  # id: (network, latitude, longitude)
     "ILILLE2": ("wunderground", 50.63, 3.06),  # 7 km away: inside the 25 km of $near
     "07149": ("infoclimat", 48.7167, 2.3844),  # Paris-Orly: same network, 200 km away
 }
-GOLD_INDEX = "station_measurement_period"
+GOLD_INDEX = "station_period"
 
 
 def station_table() -> pa.Table:
@@ -66,27 +65,6 @@ def plans():
     return write_plan(conform(pa.Table.from_pylist(rows), VALIDATED), station_table(), RUN)
 
 
-def gold(station: str, day: datetime, measurement: str = "temperature") -> dict:
-    return {
-        "_id": f"{station}:{measurement}:{day.isoformat()}", "station_id": station,
-        "network": STATIONS_AT[station][0], "measurement": measurement, "unit": "degC",
-        "period": "day", "period_start": day, "min": 10.0, "max": 15.0, "mean": 12.5,
-        "count": 8, "updated_at": RUN.ingested_at,
-    }  # fmt: skip
-
-
-def october(day: int) -> datetime:
-    return datetime(2024, 10, day, tzinfo=UTC)
-
-
-GOLD = [
-    *(gold("07015", october(day)) for day in (1, 2, 3, 4, 5)),  # the 5 rows the query returns
-    gold("07015", datetime(2024, 9, 30, tzinfo=UTC)),  # previous month
-    gold("07015", october(2), measurement="pressure"),  # another measurement
-    gold("07149", october(2)),  # another station
-]
-
-
 @pytest.fixture
 def target(mongo_server) -> mongo.MongoTarget:
     return mongo.MongoTarget(mongo_server.uri, database=f"test_{uuid.uuid4().hex[:12]}")
@@ -100,35 +78,32 @@ def client(target):
 
 @pytest.fixture
 def loaded(client, target):
-    """The target with observations loaded and the gold collection indexed and filled."""
-    mongo.ensure_collections(client, target)
-    mongo.load(client, target, plans())
-    daily = client[target.database][DAILY_COLLECTION]
-    daily.create_index(
-        [("station_id", ASCENDING), ("measurement", ASCENDING), ("period_start", ASCENDING)],
-        unique=True,
-        name=GOLD_INDEX,
+    """The target as a run leaves it: stations, observations and their gold documents."""
+    mongo.prepare(client, target)
+    result = mongo.run_stage(client, target, plans(), station_table())
+    assert result.reconciliation.ok and result.gold.days == len(
+        {(s, t.date()) for s, t in observations()}
     )
-    daily.create_index([("period_start", ASCENDING)], name="period_start")  # as the gold layer does
-    daily.insert_many(GOLD)
     return target
 
 
 def expected_rows() -> dict[str, int]:
     """Rows of each standard query, counted from the generated data (not by the server)."""
+    day = LATEST.date()
     times = [at for sid, at in observations() if sid == "07015"]
     week = [
         at
         for sid, at in observations()
-        if STATIONS_AT[sid][0] == "infoclimat" and LATEST - timedelta(days=7) <= at <= LATEST
+        if STATIONS_AT[sid][0] == "infoclimat" and day - timedelta(days=6) <= at.date() <= day
     ]
-    near = [sid for sid, _ in observations() if sid in ("07015", "ILILLE2")]
+    near = [at for sid, at in observations() if sid in ("07015", "ILILLE2") and at.date() == day]
+    october = {at.date() for at in times if at.month == 10}
     return {
-        "station_day": sum(at.date() == LATEST.date() for at in times),
+        "station_day": sum(at.date() == day for at in times),
         "network_week": len(week),
-        "near_point": min(500, len(near)),
-        "daily_means_month": 5,
-        "count_station": len(times),
+        "near_point": len(near),
+        "daily_means_month": len(october),
+        "count_station": sum(at > LATEST - timedelta(days=30) for at in times),
     }
 
 
@@ -210,7 +185,8 @@ def test_the_five_standard_queries_are_timed_by_the_server_and_use_an_index(load
 
     assert [q.name for q in timings] == list(STANDARD_QUERIES)
     assert {q.name: q.rows for q in timings} == expected_rows()
-    assert all(len(q.timings_ms) == 3 and min(q.timings_ms) > 0 for q in timings)
+    assert {q.name: q.matching for q in timings} == expected_rows()  # gold counts agree
+    assert all(1 <= len(q.timings_ms) <= 3 and min(q.timings_ms) > 0 for q in timings)
     for query in timings:
         assert query.uses_index and "IXSCAN" in query.plan, (query.name, query.plan)
     plans_by_name = {q.name: q.plan for q in timings}
@@ -252,9 +228,7 @@ def test_cli_latency_names_the_query_it_could_not_measure(client, target, capsys
 def test_an_empty_gold_collection_is_measured_with_zero_rows_on_its_index(client, target):
     mongo.ensure_collections(client, target)
     mongo.load(client, target, plans())
-    client[target.database][DAILY_COLLECTION].create_index(
-        [("station_id", 1), ("measurement", 1), ("period_start", 1)], unique=True, name=GOLD_INDEX
-    )
+    mongo.ensure_gold_collections(client, target)
     daily = {q.name: q for q in measure_latency(client, target, iterations=1)}["daily_means_month"]
     assert (daily.rows, daily.plan) == (0, f"IXSCAN {GOLD_INDEX}")
 

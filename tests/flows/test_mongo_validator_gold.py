@@ -15,6 +15,7 @@ from forecast import mongo
 from forecast.documents import RunContext, write_plan
 from forecast.errors import TransientError
 from forecast.mongo import gold, validator
+from forecast.mongo.schema_check import check_documents
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, VALIDATED, conform
 from tests.support import free_port
 
@@ -265,6 +266,18 @@ def test_a_document_violating_the_validator_is_refused(client, target, case):
     assert raised.value.code == 121
 
 
+def test_the_loaders_own_check_accepts_the_stored_document(client, target):
+    document = stored_document(client, target)
+    assert check_documents(validator.measurement_schema(), pa.array([document])).count == 0
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_the_loaders_own_check_refuses_what_the_server_refuses(client, target, case):
+    document = REFUSED[case](stored_document(client, target))
+    verdict = check_documents(validator.measurement_schema(), pa.array([document]))
+    assert verdict.count == 1, verdict.reasons
+
+
 def test_a_load_of_a_refused_update_reports_it_as_failed(client, target):
     mongo.ensure_collections(client, target)
     load(client, target, SOURCE_ROWS[:2])
@@ -320,15 +333,15 @@ def without_stamp(documents: dict[str, dict]) -> dict[str, dict]:
 
 def untouched(documents: dict[str, dict]) -> dict[str, dict]:
     """The gold documents of every station-day except 07015 on 2024-10-05."""
+    return {key: doc for key, doc in documents.items() if not key.startswith("07015:2024-10-05T")}
+
+
+def summaries(document: dict) -> dict[str, tuple]:
+    """{measurement: (min, max, mean, count)} of one gold document."""
     return {
-        key: doc
-        for key, doc in documents.items()
-        if not (key.startswith("07015:") and ":2024-10-05T" in key)
+        key: (m["min"], m["max"], m["mean"], m["count"])
+        for key, m in document["measurements"].items()
     }
-
-
-def summary(document: dict) -> tuple:
-    return (document["min"], document["max"], document["mean"], document["count"])
 
 
 @pytest.fixture
@@ -343,67 +356,51 @@ def test_gold_hourly_and_daily_aggregates_are_exact(client, target, loaded):
     days = gold.touched_days(validated(SOURCE_ROWS))
     assert days == [("07015", DAY), ("07015", NEXT_DAY), ("ILAMAD25", DAY)]
     counts = gold.refresh(client, target, days)
-    assert counts == gold.GoldCounts(days=3, hourly_documents=8, daily_documents=6)
+    assert counts == gold.GoldCounts(
+        days=3, hourly_documents=4, daily_documents=3, rewritten_days=3
+    )
     hourly = gold_docs(loaded, gold.HOURLY_COLLECTION)
-    assert {k: summary(d) for k, d in hourly.items()} == {
-        "07015:temperature:2024-10-05T10:00:00Z": (10.0, 14.0, 12.0, 3),
-        "07015:pressure:2024-10-05T10:00:00Z": (1015.0, 1017.0, 1016.0, 3),
-        "07015:temperature:2024-10-05T11:00:00Z": (20.0, 20.0, 20.0, 1),
-        "07015:pressure:2024-10-05T11:00:00Z": (1018.0, 1018.0, 1018.0, 1),
-        "07015:temperature:2024-10-06T00:00:00Z": (5.0, 5.0, 5.0, 1),
-        "07015:pressure:2024-10-06T00:00:00Z": (1010.0, 1010.0, 1010.0, 1),
-        "ILAMAD25:temperature:2024-10-05T10:00:00Z": (8.0, 8.0, 8.0, 1),  # the null is skipped
-        "ILAMAD25:humidity:2024-10-05T10:00:00Z": (80.0, 90.0, 85.0, 2),
-    }
-    first = hourly["07015:temperature:2024-10-05T10:00:00Z"]
-    assert {k: v for k, v in first.items() if k != "updated_at"} == {
-        "_id": "07015:temperature:2024-10-05T10:00:00Z",
+    assert {k: summaries(d) for k, d in hourly.items()} == {
+        "07015:2024-10-05T10:00:00Z": {"temperature": (10.0, 14.0, 12.0, 3), "pressure": (1015.0, 1017.0, 1016.0, 3)},
+        "07015:2024-10-05T11:00:00Z": {"temperature": (20.0, 20.0, 20.0, 1), "pressure": (1018.0, 1018.0, 1018.0, 1)},
+        "07015:2024-10-06T00:00:00Z": {"temperature": (5.0, 5.0, 5.0, 1), "pressure": (1010.0, 1010.0, 1010.0, 1)},
+        # the null temperature is not counted
+        "ILAMAD25:2024-10-05T10:00:00Z": {"temperature": (8.0, 8.0, 8.0, 1), "humidity": (80.0, 90.0, 85.0, 2)},
+    }  # fmt: skip
+    first = hourly["07015:2024-10-05T10:00:00Z"]
+    assert {k: v for k, v in first.items() if k not in ("updated_at", "measurements")} == {
+        "_id": "07015:2024-10-05T10:00:00Z",
         "station_id": "07015",
         "network": "infoclimat",
-        "measurement": "temperature",
-        "unit": "degC",
         "period": "hour",
         "period_start": at(DAY, 10),
-        "min": 10.0,
-        "max": 14.0,
-        "mean": 12.0,
-        "count": 3,
+        "documents": 3,
     }
+    assert first["measurements"]["temperature"]["unit"] == "degC"
     assert isinstance(first["updated_at"], datetime)
     daily = gold_docs(loaded, gold.DAILY_COLLECTION)
-    assert {k: summary(d) for k, d in daily.items()} == {
-        "07015:temperature:2024-10-05T00:00:00Z": (10.0, 20.0, 14.0, 4),
-        "07015:pressure:2024-10-05T00:00:00Z": (1015.0, 1018.0, 1016.5, 4),
-        "07015:temperature:2024-10-06T00:00:00Z": (5.0, 5.0, 5.0, 1),
-        "07015:pressure:2024-10-06T00:00:00Z": (1010.0, 1010.0, 1010.0, 1),
-        "ILAMAD25:temperature:2024-10-05T00:00:00Z": (8.0, 8.0, 8.0, 1),
-        "ILAMAD25:humidity:2024-10-05T00:00:00Z": (80.0, 90.0, 85.0, 2),
-    }
-    humidity = daily["ILAMAD25:humidity:2024-10-05T00:00:00Z"]
-    assert (
-        humidity["period"],
-        humidity["period_start"],
-        humidity["network"],
-        humidity["unit"],
-    ) == (
-        "day",
-        at(DAY, 0),
-        "wunderground",
-        "%",
-    )
+    assert {k: summaries(d) for k, d in daily.items()} == {
+        "07015:2024-10-05T00:00:00Z": {"temperature": (10.0, 20.0, 14.0, 4), "pressure": (1015.0, 1018.0, 1016.5, 4)},
+        "07015:2024-10-06T00:00:00Z": {"temperature": (5.0, 5.0, 5.0, 1), "pressure": (1010.0, 1010.0, 1010.0, 1)},
+        "ILAMAD25:2024-10-05T00:00:00Z": {"temperature": (8.0, 8.0, 8.0, 1), "humidity": (80.0, 90.0, 85.0, 2)},
+    }  # fmt: skip
+    madeleine = daily["ILAMAD25:2024-10-05T00:00:00Z"]
+    assert (madeleine["period"], madeleine["period_start"], madeleine["network"]) == (
+        "day", at(DAY, 0), "wunderground",
+    )  # fmt: skip
+    assert madeleine["measurements"]["humidity"]["unit"] == "%"
+    assert madeleine["source"]["documents"] == madeleine["documents"] == 2
 
 
-def test_a_second_refresh_rewrites_identical_documents(client, target, loaded):
+def test_a_second_refresh_of_unchanged_days_rewrites_nothing(client, target, loaded):
     days = gold.touched_days(validated(SOURCE_ROWS))
     gold.refresh(client, target, days)
     before = {
         name: gold_docs(loaded, name) for name in (gold.HOURLY_COLLECTION, gold.DAILY_COLLECTION)
     }
-    assert gold.refresh(client, target, days) == gold.GoldCounts(3, 8, 6)
+    assert gold.refresh(client, target, days) == gold.GoldCounts(3, 4, 3, rewritten_days=0)
     for name, documents in before.items():
-        after = gold_docs(loaded, name)
-        assert without_stamp(after) == without_stamp(documents)
-        assert all(after[k]["updated_at"] > documents[k]["updated_at"] for k in documents)
+        assert gold_docs(loaded, name) == documents  # updated_at included: not rewritten
 
 
 def test_refreshing_a_changed_day_recomputes_it_exactly_and_leaves_other_days(
@@ -423,57 +420,70 @@ def test_refreshing_a_changed_day_recomputes_it_exactly_and_leaves_other_days(
     )
 
     counts = gold.refresh(client, target, [("07015", DAY)])
-    assert counts == gold.GoldCounts(days=1, hourly_documents=2, daily_documents=2)
+    assert counts == gold.GoldCounts(
+        days=1, hourly_documents=1, daily_documents=1, rewritten_days=1
+    )
     hourly = gold_docs(loaded, gold.HOURLY_COLLECTION)
     daily = gold_docs(loaded, gold.DAILY_COLLECTION)
-    assert "07015:temperature:2024-10-05T11:00:00Z" not in hourly
-    assert "07015:pressure:2024-10-05T11:00:00Z" not in hourly
-    assert summary(hourly["07015:temperature:2024-10-05T10:00:00Z"]) == (10.0, 14.0, 37 / 3, 3)
-    assert summary(daily["07015:temperature:2024-10-05T00:00:00Z"]) == (10.0, 14.0, 37 / 3, 3)
-    assert summary(daily["07015:pressure:2024-10-05T00:00:00Z"]) == (1015.0, 1017.0, 1016.0, 3)
+    assert "07015:2024-10-05T11:00:00Z" not in hourly
+    assert summaries(hourly["07015:2024-10-05T10:00:00Z"])["temperature"] == (10.0, 14.0, 37 / 3, 3)
+    assert summaries(daily["07015:2024-10-05T00:00:00Z"]) == {
+        "temperature": (10.0, 14.0, 37 / 3, 3), "pressure": (1015.0, 1017.0, 1016.0, 3),
+    }  # fmt: skip
     for name, after in ((gold.HOURLY_COLLECTION, hourly), (gold.DAILY_COLLECTION, daily)):
         assert untouched(after) == untouched(before[name])  # updated_at included
-        assert len(untouched(after)) == 4
+        assert len(untouched(after)) == 2
 
 
 def test_a_station_day_without_data_left_loses_its_gold_documents(client, target, loaded):
     gold.refresh(client, target, gold.touched_days(validated(SOURCE_ROWS)))
     loaded[target.collection].delete_many({"station.id": "ILAMAD25"})
-    assert gold.refresh(client, target, [("ILAMAD25", DAY)]) == gold.GoldCounts(1, 0, 0)
-    for name, kept in ((gold.HOURLY_COLLECTION, 6), (gold.DAILY_COLLECTION, 4)):
+    assert gold.refresh(client, target, [("ILAMAD25", DAY)]) == gold.GoldCounts(1, 0, 0, 1)
+    for name, kept in ((gold.HOURLY_COLLECTION, 3), (gold.DAILY_COLLECTION, 2)):
         assert loaded[name].count_documents({"station_id": "ILAMAD25"}) == 0
         assert loaded[name].count_documents({"station_id": "07015"}) == kept
 
 
 def test_refresh_of_no_station_days_only_creates_the_indexes(client, target, database):
     assert gold.refresh(client, target, []) == gold.GoldCounts(0, 0, 0)
-    for name in (gold.HOURLY_COLLECTION, gold.DAILY_COLLECTION):
-        indexes = {index["name"]: index for index in database[name].list_indexes()}
-        assert dict(indexes["station_measurement_period"]["key"]) == {
-            "station_id": 1,
-            "measurement": 1,
-            "period_start": 1,
-        }
-        assert indexes["station_measurement_period"]["unique"] is True
-        assert dict(indexes["period_start"]["key"]) == {"period_start": 1}
+    indexes = {index["name"]: index for index in database[gold.DAILY_COLLECTION].list_indexes()}
+    assert dict(indexes["station_period"]["key"]) == {"station_id": 1, "period_start": 1}
+    assert indexes["station_period"]["unique"] is True
+    assert dict(indexes["period_start"]["key"]) == {"period_start": 1}
+    (view,) = database.list_collections(filter={"name": gold.HOURLY_COLLECTION})
+    assert (view["type"], view["options"]["viewOn"]) == ("view", gold.DAILY_COLLECTION)
     assert gold.ensure_gold_collections(client, target) == []
 
 
-def test_refresh_one_day_per_aggregation_gives_the_same_documents(
-    client, target, loaded, monkeypatch
+def test_a_gold_collection_of_the_former_layout_is_emptied_of_it_and_rebuilt(
+    client, target, loaded
 ):
+    legacy = loaded[gold.DAILY_COLLECTION]
+    legacy.create_index([("station_id", 1), ("measurement", 1), ("period_start", 1)],
+                        unique=True, name=gold.LEGACY_INDEX)  # fmt: skip
+    legacy.insert_one({"_id": "07015:temperature:2024-10-05T00:00:00Z", "station_id": "07015",
+                       "measurement": "temperature", "period_start": at(DAY, 0)})  # fmt: skip
+    loaded[gold.HOURLY_COLLECTION].insert_one({"_id": "07015:temperature:2024-10-05T10:00:00Z"})
+    gold.refresh(client, target, gold.touched_days(validated(SOURCE_ROWS)))
+    assert gold.LEGACY_INDEX not in {i["name"] for i in legacy.list_indexes()}
+    assert legacy.count_documents({"measurement": {"$exists": True}}) == 0
+    assert legacy.count_documents({}) == 3
+    (hourly,) = loaded.list_collections(filter={"name": gold.HOURLY_COLLECTION})
+    assert hourly["type"] == "view" and loaded[gold.HOURLY_COLLECTION].count_documents({}) == 4
+
+
+def test_a_refresh_interrupted_before_the_daily_document_is_redone(client, target, loaded):
     days = gold.touched_days(validated(SOURCE_ROWS))
     gold.refresh(client, target, days)
-    before = without_stamp(gold_docs(loaded, gold.HOURLY_COLLECTION))
-    monkeypatch.setattr(gold, "MAX_RANGE_DAYS", 1)
-    loaded[gold.HOURLY_COLLECTION].delete_many({})
-    assert gold.refresh(client, target, days) == gold.GoldCounts(3, 8, 6)
-    assert without_stamp(gold_docs(loaded, gold.HOURLY_COLLECTION)) == before
+    loaded[gold.DAILY_COLLECTION].delete_one({"_id": "07015:2024-10-05T00:00:00Z"})
+    assert gold.refresh(client, target, days).rewritten_days == 1
+    assert loaded[gold.DAILY_COLLECTION].count_documents({}) == 3
+    assert loaded[gold.HOURLY_COLLECTION].count_documents({}) == 4
 
 
 def test_refresh_of_days_given_twice_counts_them_once(client, target, loaded):
     days = gold.touched_days(validated(SOURCE_ROWS))
-    assert gold.refresh(client, target, [*days, *reversed(days)]) == gold.GoldCounts(3, 8, 6)
+    assert gold.refresh(client, target, [*days, *reversed(days)]) == gold.GoldCounts(3, 4, 3, 3)
 
 
 # --- (e) the daily query uses an index ---
@@ -493,13 +503,12 @@ def test_the_daily_range_query_uses_the_gold_index(client, target, loaded):
     gold.refresh(client, target, gold.touched_days(validated(SOURCE_ROWS)))
     query = {
         "station_id": "07015",
-        "measurement": "temperature",
         "period_start": {"$gte": at(DAY, 0), "$lt": at(DAY, 0) + timedelta(days=2)},
     }
     daily = loaded[gold.DAILY_COLLECTION]
     assert [d["_id"] for d in daily.find(query).sort("period_start", 1)] == [
-        "07015:temperature:2024-10-05T00:00:00Z",
-        "07015:temperature:2024-10-06T00:00:00Z",
+        "07015:2024-10-05T00:00:00Z",
+        "07015:2024-10-06T00:00:00Z",
     ]
     stages = _stages(daily.find(query).explain()["queryPlanner"]["winningPlan"])
-    assert "IXSCAN station_measurement_period" in stages
+    assert "IXSCAN station_period" in stages

@@ -41,12 +41,18 @@ def test_pipeline_loads_every_demo_observation_and_a_rerun_changes_nothing(
     assert first.migration["inserted"] == sum(DEMO_COUNTS.values())
 
     second = forecast_pipeline(stack(landing))
-    assert (
-        second.migration["inserted"],
-        second.migration["updated"],
-        second.migration["unchanged"],
-    ) == (0, 0, sum(DEMO_COUNTS.values()))
+    # the load ledger: every content was loaded by the first run for this code and window
+    assert second.ledger() == {"skipped": 3, "loaded_by": {first.run_id: 3}, "recorded": 0}
+    assert {f.status for f in second.files} == {"already_loaded"}
+    assert (second.migration["input"], second.migration["inserted"]) == (0, 0)
     assert {f.ingest_status for f in second.files} == {"already_ingested"}
+    forced = forecast_pipeline(stack(landing, force=True))
+    assert (
+        forced.migration["inserted"],
+        forced.migration["updated"],
+        forced.migration["unchanged"],
+    ) == (0, 0, sum(DEMO_COUNTS.values()))
+    assert forced.ledger()["skipped"] == 0 and forced.ledger()["recorded"] == 3
     raw_objects = [
         p for p in (stack.lake / "raw").rglob("*") if p.is_file() and "source=" in str(p)
     ]

@@ -55,9 +55,13 @@ def test_first_run_loads_exactly_4950_documents_per_station(loaded, capsys):
     assert sum(counts.values()) == 4950
 
 
-def test_second_run_inserts_nothing_and_updates_nothing(loaded, capsys):
+def test_second_run_skips_every_content_and_a_forced_one_changes_nothing(loaded, capsys):
     argv, collection = loaded
     assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "ledger: skipped 3 contents already loaded (3 by run " in out
+    assert "inserted 0, updated 0, unchanged 0, failed 0" in out
+    assert main([*argv, "--force"]) == 0
     assert "inserted 0, updated 0, unchanged 4950, failed 0" in capsys.readouterr().out
     assert collection.count_documents({}) == 4950
 
@@ -168,7 +172,7 @@ def test_la_madeleine_missing_direction_stays_null_and_last_row_is_14_59_local(l
 def test_indexes_and_stations_collection_exist(loaded):
     _, collection = loaded
     names = {index["name"] for index in collection.list_indexes()}
-    assert {"station_id_timestamp", "network_timestamp", "location_geo_2dsphere"} <= names
+    assert names == {"_id_", "station_id_timestamp"}  # place and network go through stations
     stations = collection.database["stations"]
     assert stations.count_documents({}) == 6
     assert stations.find_one({"_id": "ILAMAD25"})["location_geo"] == {

@@ -180,7 +180,17 @@ def test_wunderground_lineage_is_file_sheet_and_row_in_dotted_metadata_keys():
         "metadata.sheet": "051024",
         "metadata.row": 7,
         "metadata.schema_version": 1,
+        "metadata.digest": plan.digests[0].as_py(),
     }
+
+
+def test_the_digest_covers_the_data_fields_and_not_the_run():
+    (first,) = write_plan(validated(wu_row(4)), stations(WU), RUN)
+    (again,) = write_plan(validated(wu_row(4)), stations(WU), RunContext("run-2", T0))
+    (changed,) = write_plan(validated(wu_row(4, temperature=99.0)), stations(WU), RUN)
+    assert first.digests.to_pylist() == again.digests.to_pylist()
+    assert first.digests.to_pylist() != changed.digests.to_pylist()
+    assert first.set_fields.field("metadata.digest").to_pylist() == first.digests.to_pylist()
 
 
 def test_infoclimat_lineage_is_file_and_record_index_without_sheet_or_row():

@@ -219,16 +219,7 @@ def test_touched_days_of_an_empty_table_is_empty():
     assert gold.touched_days(schema.VALIDATED.empty_table()) == []
 
 
-def test_consecutive_days_of_a_station_become_one_range():
-    ranges = gold._ranges(
-        [("A", date(2024, 10, 6)), ("A", date(2024, 10, 5)), ("A", date(2024, 10, 8)),
-         ("B", date(2024, 10, 6)), ("A", date(2024, 10, 5))]
-    )  # fmt: skip
+def test_consecutive_days_become_one_range():
     day = lambda d: datetime(2024, 10, d, tzinfo=UTC)  # noqa: E731
-    assert ranges == [("A", day(5), day(7)), ("A", day(8), day(9)), ("B", day(6), day(7))]
-
-
-def test_a_long_run_of_days_is_cut_into_ranges_of_at_most_max_range_days(monkeypatch):
-    monkeypatch.setattr(gold, "MAX_RANGE_DAYS", 2)
-    ranges = gold._ranges([("A", date(2024, 10, d)) for d in range(1, 6)])
-    assert [(start.day, end.day) for _, start, end in ranges] == [(1, 3), (3, 5), (5, 6)]
+    assert gold._day_runs([day(6), day(5), day(8)]) == [(day(5), day(7)), (day(8), day(9))]
+    assert gold._day_runs([]) == []

@@ -67,12 +67,14 @@ def test_latency_rows_give_min_avg_median_p95_max():
     assert row == {
         "query": "station_day",
         "description": "one station, one day",
+        "runs": 5,
         "min_ms": 1.0,
         "avg_ms": 3.0,
         "p50_ms": 3.0,
         "p95_ms": 5.0,
         "max_ms": 5.0,
         "rows": 7,
+        "matching": "-",
         "plan": "IXSCAN station_id_timestamp",
     }
 
@@ -87,7 +89,10 @@ def test_latency_outputs_hold_only_json_types_and_keep_raw_timings():
     assert report.to_rows()[0]["min_ms"] == 1.235
     assert report.to_dict()["queries"][0]["timings_ms"] == [1.23456, 2.0]
     assert plain(report.to_rows()) and plain(report.to_dict())
-    assert "## MongoDB query latency (2 iterations)" in report.to_markdown()
+    assert "## MongoDB query latency (up to 2 iterations)" in report.to_markdown()
+    budgeted = LatencyReport(2, (timing(1.0),), budget_s=5.0, row_cap=1000, duration_s=0.2)
+    assert "up to 2 iterations, 5.0 s budget, 1000 rows per query" in budgeted.to_markdown()
+    assert (budgeted.to_dict()["budget_s"], budgeted.to_dict()["row_cap"]) == (5.0, 1000)
 
 
 def outcome(name: str, error: str | None = None) -> FileOutcome:

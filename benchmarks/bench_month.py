@@ -1,0 +1,203 @@
+"""``make bench``: a month of 60 stations through ``forecast run``, side by side with naive scripts.
+
+1. Generates (once, cached under ``$FORECAST_HOME/bench``) a month of 10-minute data for 60
+   InfoClimat stations plus the two Weather Underground stations, in the real formats, seeded
+   (``forecast.samples.write_month_landing``): 276,480 observations.
+2. Starts a throw-away SecantusDB on disk, on a free port.
+3. Runs ``forecast run --landing <month> --mongo-uri <server>`` in a fresh FORECAST_HOME and
+   PREFECT_HOME (ephemeral Prefect API, as a user would), then the same command again (a rerun
+   with no new input), and reads each stage's time from ``pipeline_status.json``.
+4. Runs ``benchmarks/naive_load.py`` on the same inputs and server, into fresh databases: with
+   the seed's three indexes, and with none.
+5. Prints every stage's time, the ratios and whether the targets of issue 10 hold; exits 1 when
+   one is missed.
+
+Usage: python benchmarks/bench_month.py [--stations 60] [--days 30] [--skip-naive]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TARGETS = {
+    "product_vs_naive_seed_max": 0.5,  # at least 2x faster than the naive script with the seed's indexes
+    "product_vs_naive_none_max": 2.0,  # at most 2x slower than the naive script with no index
+    "rerun_vs_first_max": 0.10,
+    "part_of_load_max": 0.15,  # reconciliation, gold and latency, each
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def inputs(home: Path, stations: int, days: int, files: int) -> Path:
+    """Return the generated month, writing it first if it is not cached."""
+    directory = home / "bench" / f"month-{stations}st-{days}d-{files}f-seed11"
+    marker = directory / ".complete"
+    if not marker.exists():
+        from forecast.samples import write_month_landing
+
+        started = time.perf_counter()
+        written = write_month_landing(
+            directory, stations=stations, days=days, infoclimat_files=files
+        )
+        rows = sum(sum(f.rows.values()) for f in written)
+        marker.write_text(json.dumps({"rows": rows}))
+        sys.stdout.write(f"generated {rows} observations in {directory} "
+                         f"({time.perf_counter() - started:.0f} s)\n")  # fmt: skip
+    return directory
+
+
+def run(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 3):
+        raise SystemExit(
+            f"{' '.join(command[:3])} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
+    return elapsed, done.stdout
+
+
+def product(landing: Path, uri: str, work: Path) -> list[dict]:
+    env = os.environ | {
+        "FORECAST_HOME": str(work / "forecast"), "PREFECT_HOME": str(work / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+    }  # fmt: skip
+    (work / "prefect").mkdir(parents=True)
+    forecast = str(BIN / "forecast")
+    run([forecast, "setup", "--mongo-uri", uri], env)
+    results = []
+    for _ in ("first", "rerun"):
+        elapsed, out = run([forecast, "run", "--landing", str(landing)], env)
+        status = json.loads(
+            (work / "forecast" / "lake" / "reports" / "latest" / "pipeline_status.json").read_text()
+        )
+        results.append({"wall_s": elapsed, "status": status, "summary": out})
+    return results
+
+
+def naive(landing: Path, uri: str, indexes: str) -> dict:
+    script = ROOT / "benchmarks" / "naive_load.py"
+    elapsed, out = run([sys.executable, str(script), str(landing), uri, f"naive_{indexes}",
+                        "--indexes", indexes], dict(os.environ))  # fmt: skip
+    return json.loads(out) | {"wall_s": elapsed}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--stations", type=int, default=60)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--infoclimat-files", type=int, default=4)
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+    home = Path(os.environ.get("FORECAST_HOME", ROOT / ".forecast")).resolve()
+    landing = inputs(home, args.stations, args.days, args.infoclimat_files)
+    out = sys.stdout
+    with tempfile.TemporaryDirectory(prefix="bench-month-") as scratch:
+        work = Path(scratch)
+        port = free_port()
+        server = subprocess.Popen(
+            [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
+             "--storage-path", str(work / "mongo"), "--log-level", "WARNING"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        uri = f"mongodb://127.0.0.1:{port}/"
+        try:
+            _wait(port)
+            first, rerun = product(landing, uri, work / "product")
+            seed = none = None
+            if not args.skip_naive:
+                seed = naive(landing, uri, "seed")
+                none = naive(landing, uri, "none")
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    report(out, first, rerun, seed, none)
+    return 0 if verdicts(first, rerun, seed, none, out) else 1
+
+
+def _wait(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit("SecantusDB did not start")
+
+
+def report(out, first: dict, rerun: dict, seed: dict | None, none: dict | None) -> None:
+    status = first["status"]
+    migration, stages = status["migration"], status["stages"]
+    timings = migration.get("timings", {})
+    out.write(
+        f"\nforecast run, first ({migration['input']} documents, {migration['inserted']} inserted):\n"
+    )
+    for name, seconds in stages.items():
+        out.write(f"  {name:10s} {seconds:8.1f} s\n")
+    for name, seconds in timings.items():
+        out.write(f"    {name:12s} {seconds:8.1f} s\n")
+    out.write(
+        f"  wall       {first['wall_s']:8.1f} s (the whole command, Prefect start-up included)\n"
+    )
+    again = rerun["status"]
+    out.write(f"forecast run, rerun with no new input: {rerun['wall_s']:.1f} s wall, "
+              f"inserted {again['migration']['inserted']}, updated {again['migration']['updated']}, "
+              f"skipped {again.get('ledger', {}).get('skipped', '-')}; stages "
+              f"{', '.join(f'{k} {v:.1f} s' for k, v in again['stages'].items())}\n")  # fmt: skip
+    for label, result in (("naive, seed's 3 indexes", seed), ("naive, no index", none)):
+        if result:
+            out.write(f"{label:24s} {result['wall_s']:8.1f} s (parse {result['parse_s']} s, "
+                      f"insert {result['insert_s']} s, {result['documents']} documents)\n")  # fmt: skip
+
+
+def verdicts(first: dict, rerun: dict, seed: dict | None, none: dict | None, out) -> bool:
+    timings = first["status"]["migration"].get("timings", {})
+    load_s = timings.get("load_s") or float("nan")
+    checks = {
+        "rerun / first": (rerun["wall_s"] / first["wall_s"], TARGETS["rerun_vs_first_max"]),
+        "reconciliation / load": (
+            timings.get("reconcile_s", 0) / load_s,
+            TARGETS["part_of_load_max"],
+        ),
+        "gold / load": (timings.get("gold_s", 0) / load_s, TARGETS["part_of_load_max"]),
+        "latency / load": (
+            first["status"]["stages"].get("latency", 0) / load_s,
+            TARGETS["part_of_load_max"],
+        ),
+    }
+    if seed:
+        checks["product / naive with seed indexes"] = (
+            first["wall_s"] / seed["wall_s"],
+            TARGETS["product_vs_naive_seed_max"],
+        )
+    if none:
+        checks["product / naive without index"] = (
+            first["wall_s"] / none["wall_s"],
+            TARGETS["product_vs_naive_none_max"],
+        )
+    ok = True
+    out.write("\nratios (target):\n")
+    for name, (value, limit) in checks.items():
+        met = value <= limit
+        ok &= met
+        out.write(f"  {name:36s} {value:6.2f}  (<= {limit:.2f}) {'ok' if met else 'MISSED'}\n")
+    return ok
+
+
+if __name__ == "__main__":
+    sys.exit(main())

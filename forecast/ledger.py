@@ -1,0 +1,102 @@
+"""The load ledger: which raw contents an earlier run already loaded and reconciled.
+
+An entry says "run R loaded content S, parsed and validated by code F, for window W, into this
+database, and reconciled it". A later run with the same (S, F, W) skips that content whole:
+no parse, no validation, no load. F covers the domain code and data (every parser and rule,
+the station registry) and the run parameters that change validation, so a changed rule, a new
+code version or another threshold reprocesses; ``--force`` and ``forecast requeue`` always do.
+
+The entries live in the target MongoDB database (``load_ledger``), beside what they describe:
+a new or emptied database has no ledger and nothing is skipped.
+
+A content is recorded only when every one of its rows ended where it should: loaded and
+reconciled, or quarantined by a validation rule. Not when one of its documents was refused by
+MongoDB, one of its station-days was held over the rejection threshold, or the run's
+reconciliation found a difference: the next run tries again.
+
+What a skipped content does not do: lend its rows as context to the other contents of the run
+(duplicates across files, neighbouring stations). Within one run every content is processed
+together, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from forecast.validate import Window
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One content loaded by one run."""
+
+    key: str
+    sha256: str
+    name: str
+    raw_key: str
+    fingerprint: str
+    window: dict[str, str | None]
+    run_id: str
+    loaded_at: str
+    documents: int
+
+    def to_document(self) -> dict[str, object]:
+        """Return the MongoDB document of the entry (``_id`` = key)."""
+        return {
+            "_id": self.key, "sha256": self.sha256, "name": self.name, "raw_key": self.raw_key,
+            "fingerprint": self.fingerprint, "window": self.window, "run_id": self.run_id,
+            "loaded_at": self.loaded_at, "documents": self.documents,
+        }  # fmt: skip
+
+
+def fingerprint(
+    code: str, *, max_rejection_rate: float, neighbour_km: float | None, collection: str
+) -> str:
+    """Return the fingerprint of how a run turns raw contents into documents."""
+    text = f"{code}|rate={max_rejection_rate!r}|km={neighbour_km!r}|into={collection}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def key(sha256: str, fingerprint: str, window: Window) -> str:
+    """Return the ledger key of a content for a fingerprint and a window."""
+    bounds = window.to_dict()
+    return f"{sha256}:{fingerprint}:{bounds['start'] or '-'}:{bounds['end'] or '-'}"
+
+
+HELD_RULE = "rejection_threshold"
+
+
+def settled_contents(
+    parsed: Iterable[str],
+    valid: pa.Table,
+    refused_rows: Sequence[int],
+    rejected: pa.Table,
+    reconciled: bool,
+) -> dict[str, int]:
+    """Return {content sha256: documents loaded} for the parsed contents that may be recorded.
+
+    ``valid`` is the validated table the load planned from; ``refused_rows`` index it (documents
+    MongoDB refused); ``rejected`` is the validation quarantine, where the rows of held
+    station-days carry the rule ``rejection_threshold`` (a content with such rows is not settled:
+    the next run must hold it again, or load it once the threshold or the source changed).
+    """
+    if not reconciled:
+        return {}
+    contents = set(parsed)
+    shas = valid.column("raw_sha256")
+    if refused_rows:
+        refused = pc.unique(shas.take(pa.array(list(refused_rows), pa.int64()))).to_pylist()
+        contents -= set(refused)
+    if rejected.num_rows:
+        rules = rejected.column("reject_rules")
+        flat, parents = pc.list_flatten(rules), pc.list_parent_indices(rules)
+        held_rows = pc.unique(parents.filter(pc.equal(flat, HELD_RULE)))
+        contents -= set(pc.unique(rejected.column("raw_sha256").take(held_rows)).to_pylist())
+    counts = pc.value_counts(shas).to_pylist() if valid.num_rows else []
+    loaded = {c["values"]: c["counts"] for c in counts}
+    return {sha: loaded.get(sha, 0) for sha in sorted(contents)}

@@ -1,0 +1,45 @@
+"""The load ledger in MongoDB (collection ``load_ledger``): see ``forecast.ledger``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import MongoClient, ReplaceOne
+
+from forecast.errors import TransientError
+from forecast.ledger import LedgerEntry
+from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
+
+LEDGER_COLLECTION = "load_ledger"
+
+
+def lookup(
+    client: MongoClient[Any], target: MongoTarget, keys: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Return the ledger entries stored under ``keys``, by key."""
+    if not keys:
+        return {}
+    try:
+        found = client[target.database][LEDGER_COLLECTION].find({"_id": {"$in": list(keys)}})
+        return {entry["_id"]: entry for entry in found}
+    except TRANSIENT as exc:
+        raise TransientError(
+            f"reading the load ledger failed: {scrub(str(exc), target.uri)}"
+        ) from exc
+
+
+def record(client: MongoClient[Any], target: MongoTarget, entries: Sequence[LedgerEntry]) -> int:
+    """Store ``entries`` (a later run of the same key replaces it); return how many."""
+    if not entries:
+        return 0
+    operations = [ReplaceOne({"_id": e.key}, e.to_document(), upsert=True) for e in entries]
+    try:
+        client[target.database][LEDGER_COLLECTION].with_options(
+            write_concern=target.write_concern()
+        ).bulk_write(operations, ordered=False)
+    except TRANSIENT as exc:
+        raise TransientError(
+            f"writing the load ledger failed: {scrub(str(exc), target.uri)}"
+        ) from exc
+    return len(entries)
