@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -74,7 +75,8 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
         save_mongo(mongo_uri, CLI_MONGO_BLOCK)
         params = params.model_copy(update={"mongo_block": CLI_MONGO_BLOCK})
     try:
-        status = forecast_pipeline(params)
+        with _local_run_settings():
+            status = forecast_pipeline(params)
     except RejectionThresholdExceeded as exc:
         if isinstance(exc.status, RunStatus):
             _write(sys.stdout, _summary(exc.status))
@@ -82,6 +84,29 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
         return EXIT_HELD
     _write(sys.stdout, _summary(status))
     return {"success": EXIT_OK, "partial": EXIT_PARTIAL}.get(status.status, EXIT_FAILED)
+
+
+@contextmanager
+def _local_run_settings() -> Iterator[None]:
+    """Settings of a flow run in this process.
+
+    Against the ephemeral API (no ``PREFECT_API_URL``) the run's heartbeats are off: they exist
+    so that a server can tell a crashed run from a slow one, and this server lives and dies with
+    this process. Each flow and subflow otherwise waits up to a second on exit for its heartbeat
+    thread (Prefect 3.8 sleeps in one-second steps), about 5 s per run. Runs of a deployment
+    against a real server keep their heartbeats.
+    """
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    if get_current_settings().api.url:
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def _ledger(ledger: dict[str, object]) -> str:

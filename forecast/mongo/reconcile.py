@@ -14,6 +14,7 @@ every document it returns; this read is what reconciliation costs (``make bench`
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,28 +127,38 @@ def checked_plans(
 ) -> Iterator[tuple[Reconciliation, pa.Table]]:
     """Yield, per plan, its reconciliation and the stored documents of its whole station-days.
 
-    ``skip`` lists ``_id``s known refused (not expected to be stored as planned).
+    ``skip`` lists ``_id``s known refused (not expected to be stored as planned). The next
+    plan's documents are read in a background thread while the caller works on the current
+    one (comparing, aggregating gold), so the server and the client work at the same time; at
+    most two plans' documents are in memory.
 
     Raises:
         TransientError: the server became unreachable; rerunning is safe.
     """
     collection = client[target.database][target.collection]
     refused = pa.array(list(skip), pa.string())
-    for plan in plans:
-        if not len(plan):
-            continue
-        expected = expected_table(plan)
+    todo = [(plan, expected_table(plan)) for plan in plans if len(plan)]
+
+    def read(index: int) -> pa.Table:
+        plan, expected = todo[index]
         try:
-            stored = read_days(collection, plan, expected.schema)
+            return read_days(collection, plan, expected.schema)
         except TRANSIENT as exc:
             raise TransientError(
                 f"reading back the load failed: {scrub(str(exc), target.uri)}"
             ) from exc
-        if len(refused):
-            expected = expected.filter(
-                pc.invert(pc.is_in(expected.column("_id"), value_set=refused))
-            )
-        yield compare(expected, stored), stored
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-back") as reader:
+        pending = reader.submit(read, 0) if todo else None
+        for index, (_plan, expected) in enumerate(todo):
+            assert pending is not None
+            stored = pending.result()
+            pending = reader.submit(read, index + 1) if index + 1 < len(todo) else None
+            if len(refused):
+                expected = expected.filter(
+                    pc.invert(pc.is_in(expected.column("_id"), value_set=refused))
+                )
+            yield compare(expected, stored), stored
 
 
 def reconcile(
