@@ -37,11 +37,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pymongo import ASCENDING, IndexModel, MongoClient, ReplaceOne
 from pymongo.collection import Collection
+from pymongoarrow.api import Schema, find_arrow_all
 
 from forecast.digest import SUM_MODULUS
 from forecast.errors import TransientError
 from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
 from forecast.mongo.collections import ensure_indexes
+from forecast.mongo.reconcile import GOLD_READ, gold_rows
 from forecast.schema import MEASUREMENT_KEYS, UNITS
 
 HOURLY_COLLECTION = "weather_hourly"
@@ -67,16 +69,6 @@ HOURLY_VIEW = [
     }},
 ]  # fmt: skip
 _ONE_DAY = timedelta(days=1)
-_GOLD_READ = pa.schema(
-    [
-        ("_id", pa.string()),
-        ("station", pa.struct([("id", pa.string()), ("network", pa.string())])),
-        ("timestamp", pa.timestamp("ms", tz="UTC")),
-        ("measurements", pa.struct([(k, pa.struct([("value", pa.float64())])) for k in MEASUREMENT_KEYS])),
-        ("metadata", pa.struct([("digest", pa.int64())])),
-    ]
-)  # fmt: skip
-"""What gold needs of a measurement document when it reads the station-days itself."""
 
 
 @dataclass(frozen=True)
@@ -121,34 +113,24 @@ def touched_days(valid: pa.Table) -> list[tuple[str, date]]:
 # Computing (pure)
 
 
-def _measurement_values(stored: pa.Table) -> dict[str, pa.ChunkedArray]:
-    """Return the ``value`` column of every measurement the stored documents may hold."""
-    measurements = stored.column("measurements")
-    kind = measurements.type
-    return {
-        kind.field(i).name: pc.struct_field(measurements, [kind.field(i).name, "value"])
-        for i in range(kind.num_fields)
-        if "value" in [f.name for f in kind.field(i).type]
-    }
-
-
-def aggregate(stored: pa.Table) -> dict[str, pa.Table]:
+def aggregate(rows: pa.Table) -> dict[str, pa.Table]:
     """Return the hourly and daily aggregates of measurement documents (one row per station
     and period): ``documents``, and ``<key>_min/_max/_mean/_count`` per measurement; the daily
     table also ``digest_sum``.
 
-    Null values are not counted; a measurement without a value in a period has ``count`` 0.
+    ``rows`` is in the flat layout of ``reconcile.gold_rows`` (station_id, network, timestamp,
+    digest, one value column per measurement). Null values are not counted; a measurement
+    without a value in a period has ``count`` 0.
     """
-    values = _measurement_values(stored)
-    timestamps = stored.column("timestamp")
-    digests = pc.struct_field(stored.column("metadata"), "digest")
+    values = {name: rows.column(name) for name in rows.column_names if name in MEASUREMENT_KEYS}
+    timestamps = rows.column("timestamp")
     base = pa.table(
         {
-            "station_id": pc.struct_field(stored.column("station"), "id"),
-            "network": pc.struct_field(stored.column("station"), "network"),
+            "station_id": rows.column("station_id"),
+            "network": rows.column("network"),
             "hour": pc.floor_temporal(timestamps, unit="hour"),
             "day": pc.floor_temporal(timestamps, unit="day"),
-            "digest_part": pc.fill_null(pc.bit_wise_and(digests, SUM_MODULUS - 1), 0),
+            "digest_part": pc.fill_null(pc.bit_wise_and(rows.column("digest"), SUM_MODULUS - 1), 0),
             **values,
         }
     )
@@ -310,8 +292,9 @@ def refresh_from(
 ) -> GoldCounts:
     """Bring the gold documents of the station-days in ``stored`` up to date.
 
-    ``stored`` holds every measurement document of those station-days (whole UTC days), as
-    ``reconcile.checked_plans`` or ``read_station_days`` return them.
+    ``stored`` holds every measurement document of those station-days (whole UTC days) in the
+    flat layout of ``reconcile.gold_rows``, as ``reconcile.checked_plans`` and
+    ``read_station_days`` give them.
 
     Raises:
         TransientError: the server became unreachable; rerunning the refresh is safe.
@@ -338,22 +321,21 @@ def refresh_from(
 def read_station_days(
     client: MongoClient[Any], target: MongoTarget, station_days: Sequence[tuple[str, date]]
 ) -> pa.Table:
-    """Return what gold needs of every measurement document of ``station_days``."""
-    from pymongoarrow.api import Schema, find_arrow_all
-
+    """Return what gold needs of every measurement document of ``station_days`` (flat layout)."""
     collection = client[target.database][target.collection]
     parts = []
     by_station: dict[str, list[datetime]] = {}
     for station, day in sorted(set(station_days)):
         by_station.setdefault(station, []).append(datetime.combine(day, time(), UTC))
-    schema = Schema({f.name: f.type for f in _GOLD_READ})
+    schema = Schema({f.name: f.type for f in GOLD_READ})
     for station, days in by_station.items():
         for start, end in _day_runs(days):
             query = {"station.id": station, "timestamp": {"$gte": start, "$lt": end}}
-            parts.append(
-                find_arrow_all(collection, query, schema=schema, projection=None, batch_size=10_000)
+            found = find_arrow_all(
+                collection, query, schema=schema, projection=None, batch_size=10_000
             )
-    return pa.concat_tables(parts) if parts else _GOLD_READ.empty_table()
+            parts.append(gold_rows(found))
+    return pa.concat_tables(parts) if parts else gold_rows(GOLD_READ.empty_table())
 
 
 def refresh(
@@ -392,9 +374,7 @@ def _drop_empty_days(
     present = set()
     if stored.num_rows:
         days = pc.cast(stored.column("timestamp"), pa.date32()).to_pylist()
-        present = set(
-            zip(pc.struct_field(stored.column("station"), "id").to_pylist(), days, strict=True)
-        )
+        present = set(zip(stored.column("station_id").to_pylist(), days, strict=True))
     empty = sorted(set(station_days) - present)
     collection = client[target.database][daily]
     for station, day in empty:

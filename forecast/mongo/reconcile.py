@@ -1,14 +1,22 @@
 """Reconciliation after a load: every planned key is in MongoDB with identical values.
 
 Per plan (one station), one range read on the (station.id, timestamp) index fetches every stored
-document of the station's whole UTC days straight into Arrow (pymongoarrow, typed by the plan's
-own schema); the planned documents are compared with it column by column (vectorised), and the
-same table feeds the gold aggregates (``gold.refresh_from``), so the documents are read once for
-both. The insert-only fields (``metadata.run_id``, ``metadata.ingested_at``) belong to the run that
-first inserted a document and are not compared.
+document of the station's whole UTC days as raw BSON. A planned document is checked in two
+steps:
 
-Reading a document costs the server about a quarter of writing it on SecantusDB, which decodes
-every document it returns; this read is what reconciliation costs (``make bench``).
+1. **Bytes.** The loader writes documents encoded column by column (``arrow_bson``) and a
+   server returns a stored document as it was written, so a document this run inserted is
+   identical to its stored bytes: compared as binary arrays, vectorised, nothing decoded.
+2. **Fields.** The other stored documents (inserted by an earlier run, whose ``run_id`` and
+   ``ingested_at`` are its own; updated with ``$set``; changed by someone else) are decoded into
+   Arrow (pymongoarrow, typed by the plan's schema) and compared field by field; the insert-only
+   fields are not compared.
+
+The same read gives the gold aggregates their input: the planned rows of the documents found as
+planned, the stored values of the others and of documents the plan does not hold (loaded by
+earlier runs), so gold is exact for whole station-days and no document is read twice. Reading a
+document costs the server about a third of writing it on SecantusDB, which decodes every
+document it returns: that read is what reconciliation costs (``make bench``).
 """
 
 from __future__ import annotations
@@ -18,21 +26,40 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 from pymongo.collection import Collection
-from pymongoarrow.api import Schema, find_arrow_all
+from pymongoarrow.api import Schema
+from pymongoarrow.context import PyMongoArrowContext
 
 from forecast.documents import WritePlan, nested_struct
 from forecast.errors import TransientError
+from forecast.mongo.arrow_bson import encode_rows
 from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
-from forecast.mongo.load import day_range
+from forecast.mongo.load import day_range, documents
+from forecast.schema import MEASUREMENT_KEYS
 
 EXAMPLES = 10
 READ_BATCH = 10_000
 _SEPARATOR = "\x1f"
+_RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
+_TZ: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
+_ID_ELEMENT = b"\x02_id\x00"
+GOLD_READ = pa.schema(
+    [
+        ("_id", pa.string()),
+        ("station", pa.struct([("id", pa.string()), ("network", pa.string())])),
+        ("timestamp", pa.timestamp("ms", tz="UTC")),
+        ("measurements", pa.struct([(k, pa.struct([("value", pa.float64())])) for k in MEASUREMENT_KEYS])),
+        ("metadata", pa.struct([("digest", pa.int64())])),
+    ]
+)  # fmt: skip
+"""What gold needs of a stored measurement document."""
 
 
 @dataclass(frozen=True)
@@ -91,31 +118,98 @@ def expected_table(plan: WritePlan) -> pa.Table:
     return pa.table(columns)
 
 
-def read_days(collection: Collection[Any], plan: WritePlan, schema: pa.Schema) -> pa.Table:
-    """Return every stored document of the plan's station and whole UTC days, typed by ``schema``
-    (fields a document lacks are null)."""
+@dataclass(frozen=True)
+class Stored:
+    """The stored documents of a plan's station-days: ``_id`` and raw bytes, in read order."""
+
+    ids: pa.Array
+    raw: pa.Array
+
+    def decode(self, mask: np.ndarray, schema: pa.Schema) -> pa.Table:
+        """Return the documents where ``mask`` holds, decoded into Arrow with ``schema``."""
+        context = PyMongoArrowContext(Schema({f.name: f.type for f in schema}), codec_options=_TZ)
+        chosen = self.raw.filter(pa.array(mask, pa.bool_()))
+        if len(chosen):
+            context.process_bson_stream(b"".join(chosen.to_pylist()))
+        return context.finish()
+
+
+def _id_of(raw: bytes) -> str:
+    """The ``_id`` of a raw document: read in place when it is the first, string, element."""
+    if raw[4:9] == _ID_ELEMENT:
+        length = int.from_bytes(raw[9:13], "little")
+        return raw[13 : 13 + length - 1].decode()
+    return str(bson.decode(raw)["_id"])
+
+
+def read_days(collection: Collection[Any], plan: WritePlan) -> Stored:
+    """Return every stored document of the plan's station and whole UTC days, as raw BSON.
+
+    No projection: the server returns whole documents, which costs it less than evaluating a
+    projection (measured on SecantusDB).
+    """
     station, start, end = day_range(plan)
     query = {"station.id": station, "timestamp": {"$gte": start, "$lt": end}}
-    typed = Schema({f.name: f.type for f in schema})
-    # No projection: the server returns whole documents, which costs it less than evaluating a
-    # projection of every field (measured on SecantusDB); the schema picks the fields.
-    return find_arrow_all(collection, query, schema=typed, projection=None, batch_size=READ_BATCH)
+    raws = [
+        bytes(document.raw)
+        for batch in collection.find_raw_batches(query, batch_size=READ_BATCH)
+        for document in bson.decode_all(batch, _RAW)
+    ]
+    return Stored(pa.array([_id_of(r) for r in raws], pa.string()), pa.array(raws, pa.binary()))
 
 
-def compare(expected: pa.Table, stored: pa.Table) -> Reconciliation:
-    """Compare planned documents with stored ones (matched by ``_id``; extra stored ignored)."""
+def gold_rows(documents_table: pa.Table) -> pa.Table:
+    """Return measurement documents (as Arrow, nested) in gold's flat input layout:
+    station_id, network, timestamp, digest, then one value column per measurement."""
+    station, measurements = (
+        documents_table.column("station"),
+        documents_table.column("measurements"),
+    )
+    kind = measurements.type
+    return pa.table({
+        "station_id": pc.struct_field(station, "id"), "network": pc.struct_field(station, "network"),
+        "timestamp": documents_table.column("timestamp"),
+        "digest": pc.struct_field(documents_table.column("metadata"), "digest"),
+        **{kind.field(i).name: pc.struct_field(measurements, [kind.field(i).name, "value"])
+           for i in range(kind.num_fields)},
+    })  # fmt: skip
+
+
+def compare(plan: WritePlan, expected: pa.Table, stored: Stored) -> tuple[Reconciliation, pa.Table]:
+    """Compare planned documents with stored ones; return the outcome and gold's input rows.
+
+    ``expected`` is ``expected_table(plan)`` without the refused documents (matched by ``_id``;
+    stored documents the plan does not hold are not compared, but go to gold).
+    """
     ids = expected.column("_id")
-    position = pc.index_in(ids, value_set=stored.column("_id"))
-    present = pc.is_valid(position)
-    missing_ids = ids.filter(pc.invert(present)).to_pylist()
-    found = expected.filter(present)
-    aligned = stored.take(position.filter(present))
-    different = _differs(found, aligned)
+    planned_raw = pa.array(encode_rows(documents(plan)), pa.binary())
+    wanted = pc.take(planned_raw, pc.index_in(ids, value_set=plan.ids))
+    position = pc.index_in(ids, value_set=stored.ids)
+    present = np.asarray(pc.is_valid(position))
+    same_bytes = np.asarray(pc.fill_null(pc.equal(pc.take(stored.raw, position), wanted), False))
+    missing_ids = ids.filter(pa.array(~present)).to_pylist()
+    check = present & ~same_bytes
+    found = expected.filter(pa.array(check))
+    different = np.zeros(found.num_rows, bool)
+    if found.num_rows:
+        chosen = np.zeros(len(stored.ids), bool)
+        chosen[np.asarray(position.filter(pa.array(check)))] = True
+        decoded = stored.decode(chosen, expected.schema)
+        order = pc.index_in(found.column("_id"), value_set=decoded.column("_id"))
+        different = _differs(found, decoded.take(order))
     changed_ids = found.column("_id").filter(pa.array(different)).to_pylist()
     examples = [f"missing {i}" for i in missing_ids] + [f"different {i}" for i in changed_ids]
-    return Reconciliation(
+    outcome = Reconciliation(
         expected.num_rows, len(missing_ids), int(different.sum()), tuple(examples[:EXAMPLES])
     )
+    as_planned = present.copy()
+    as_planned[np.flatnonzero(check)[different]] = False
+    trusted = expected.filter(pa.array(as_planned))
+    others = np.asarray(pc.invert(pc.is_in(stored.ids, value_set=trusted.column("_id"))))
+    parts = [gold_rows(trusted)]
+    if others.any():
+        parts.append(gold_rows(stored.decode(others, GOLD_READ)))
+    return outcome, pa.concat_tables(parts, promote_options="default")
 
 
 def checked_plans(
@@ -125,7 +219,7 @@ def checked_plans(
     *,
     skip: Sequence[str] = (),
 ) -> Iterator[tuple[Reconciliation, pa.Table]]:
-    """Yield, per plan, its reconciliation and the stored documents of its whole station-days.
+    """Yield, per plan, its reconciliation and gold's input rows for its whole station-days.
 
     ``skip`` lists ``_id``s known refused (not expected to be stored as planned). The next
     plan's documents are read in a background thread while the caller works on the current
@@ -137,12 +231,11 @@ def checked_plans(
     """
     collection = client[target.database][target.collection]
     refused = pa.array(list(skip), pa.string())
-    todo = [(plan, expected_table(plan)) for plan in plans if len(plan)]
+    todo = [plan for plan in plans if len(plan)]
 
-    def read(index: int) -> pa.Table:
-        plan, expected = todo[index]
+    def read(index: int) -> Stored:
         try:
-            return read_days(collection, plan, expected.schema)
+            return read_days(collection, todo[index])
         except TRANSIENT as exc:
             raise TransientError(
                 f"reading back the load failed: {scrub(str(exc), target.uri)}"
@@ -150,15 +243,16 @@ def checked_plans(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-back") as reader:
         pending = reader.submit(read, 0) if todo else None
-        for index, (_plan, expected) in enumerate(todo):
+        for index, plan in enumerate(todo):
             assert pending is not None
             stored = pending.result()
             pending = reader.submit(read, index + 1) if index + 1 < len(todo) else None
+            expected = expected_table(plan)
             if len(refused):
                 expected = expected.filter(
                     pc.invert(pc.is_in(expected.column("_id"), value_set=refused))
                 )
-            yield compare(expected, stored), stored
+            yield compare(plan, expected, stored)
 
 
 def reconcile(
@@ -170,6 +264,6 @@ def reconcile(
 ) -> Reconciliation:
     """Check every planned document against MongoDB; ``skip`` lists ``_id``s known refused."""
     result = Reconciliation()
-    for check, _stored in checked_plans(client, target, plans, skip=skip):
+    for check, _gold_input in checked_plans(client, target, plans, skip=skip):
         result = result + check
     return result

@@ -103,7 +103,7 @@ def expected_rows() -> dict[str, int]:
         "network_week": len(week),
         "near_point": len(near),
         "daily_means_month": len(october),
-        "count_station": sum(at > LATEST - timedelta(days=30) for at in times),
+        "count_station": sum(at.date() > day - timedelta(days=7) for at in times),
     }
 
 
