@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 DEMO := $(FORECAST_HOME)/demo
 
-.PHONY: run test install infra-tools lint typecheck check docs stop status ui bench lock clean
+.PHONY: run test install infra-tools lambda-zip lint typecheck check docs stop status ui bench lock clean
 
 ## install: create .venv with the exact versions of requirements.lock, then the project itself
 install: $(VENV)/.installed
@@ -38,6 +38,11 @@ $(INFRA_VENV)/.installed: infra/requirements-checkov.lock
 	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.lock
 	touch $@
+
+## lambda-zip: the "no successful run" check's zip Terraform deploys; run it before terraform plan
+## (reproducible: same source, same bytes; infra/build-lambda-zip.py, standard library only)
+lambda-zip:
+	$(PYTHON) infra/build-lambda-zip.py
 
 ## test: the whole suite (unit, flow, real-data, deployment and infrastructure tiers)
 test: install infra-tools
