@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 DEMO := $(FORECAST_HOME)/demo
 
-.PHONY: run test install infra-tools lambda-zip lint typecheck check docs stop status ui bench lock clean
+.PHONY: run test install infra-tools lambda-zip infra-apply lint typecheck check docs stop status ui bench lock clean
 
 ## install: create .venv with the exact versions of requirements.lock, then the project itself
 install: $(VENV)/.installed
@@ -43,6 +43,11 @@ $(INFRA_VENV)/.installed: infra/requirements-checkov.lock
 ## (reproducible: same source, same bytes; infra/build-lambda-zip.py, standard library only)
 lambda-zip:
 	$(PYTHON) infra/build-lambda-zip.py
+
+## infra-apply: terraform apply of the whole stack against a moto server, read-back, destroy
+## (about 4 minutes; .ci/run runs it after make test). Terraform uses infra/terraform.rc.
+infra-apply: install
+	$(BIN)/python -m pytest tests/infra/apply_against_moto.py
 
 ## test: the whole suite (unit, flow, real-data, deployment and infrastructure tiers)
 test: install infra-tools
