@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 DEMO := $(FORECAST_HOME)/demo
 
-.PHONY: run test install infra-tools lambda-zip infra-apply lint typecheck check docs stop status ui bench lock clean
+.PHONY: run test install infra-tools lambda-zip infra-apply image lint typecheck check docs stop status ui bench lock clean
 
 ## install: create .venv with the exact versions of requirements.lock, then the project itself
 install: $(VENV)/.installed
@@ -48,6 +48,14 @@ lambda-zip:
 ## (about 4 minutes; .ci/run runs it after make test). Terraform uses infra/terraform.rc.
 infra-apply: install
 	$(BIN)/python -m pytest tests/infra/apply_against_moto.py
+
+## image: build the flow-run image $(IMAGE) with podman (Docker where there is an engine) on
+## BASE_IMAGE: by default a Debian-packaged stand-in made once with debootstrap; give
+## BASE_IMAGE=python:3.11.7-slim-bookworm (the Dockerfile's default) where a registry is reachable
+IMAGE ?= forecast-pipeline:local
+BASE_IMAGE ?= localhost/forecast-base:bookworm
+image:
+	IMAGE=$(IMAGE) BASE_IMAGE=$(BASE_IMAGE) infra/image/build.sh
 
 ## test: the whole suite (unit, flow, real-data, deployment and infrastructure tiers)
 test: install infra-tools
