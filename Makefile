@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 DEMO := $(FORECAST_HOME)/demo
 
-.PHONY: run test install infra-tools lambda-zip infra-apply image lint typecheck check docs stop status ui bench lock clean
+.PHONY: run test install infra-tools lambda-zip infra-apply image image-test lint typecheck check docs stop status ui bench lock clean
 
 ## install: create .venv with the exact versions of requirements.lock, then the project itself
 install: $(VENV)/.installed
@@ -56,6 +56,11 @@ IMAGE ?= forecast-pipeline:local
 BASE_IMAGE ?= localhost/forecast-base:bookworm
 image:
 	IMAGE=$(IMAGE) BASE_IMAGE=$(BASE_IMAGE) infra/image/build.sh
+
+## image-test: run the image as the ECS worker would (prefect flow-run execute) against a local
+## Prefect server, SecantusDB and a lake on moto S3; inspect its user, env and layers
+image-test: install image
+	FORECAST_TEST_IMAGE=$(IMAGE) FORECAST_TEST_BASE_IMAGE=$(BASE_IMAGE) $(BIN)/python -m pytest tests/infra/image_run.py
 
 ## test: the whole suite (unit, flow, real-data, deployment and infrastructure tiers)
 test: install infra-tools

@@ -40,6 +40,15 @@ _AWS_ENV_DROPPED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS
                     "AWS_SHARED_CREDENTIALS_FILE")  # fmt: skip
 
 
+def report(request: pytest.FixtureRequest, line: str) -> None:
+    """Show one line in pytest's terminal output (CI logs), whatever the capture mode."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\n[{request.node.name}] {line}")
+
+
 def require_tool(name: str, install: str) -> str:
     """Return the path of ``name`` on PATH, or fail the test saying how to install it."""
     path = shutil.which(name)
