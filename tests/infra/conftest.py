@@ -3,7 +3,7 @@
 `make test` runs `test_*.py` here: fmt, init, validate and a plan against moto. The slow tiers
 are modules whose names pytest does not collect by default; their make targets name them:
 `make infra-apply` (apply_against_moto.py) and `make image-test` (image_run.py), and `.ci/run`
-runs both after `make test` (`test_terraform_commands.py` checks that they stay wired).
+runs both after `make test` (test_tiers.py checks that they stay wired).
 """
 
 from __future__ import annotations
