@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.support import LAMBDA_ZIP, MOTO_DIR, PREFECT_API_URL, REGION, MotoServer
+from tests.infra.support import LAMBDA_ZIP, MOTO_DIR, PREFECT_API_URL, REGION, MotoServer, report
 
 ACCOUNT = "123456789012"  # moto's account
 NAME = "forecast-prod"
@@ -58,7 +58,7 @@ def _state_addresses(module: dict) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def applied(stack, moto) -> Applied:
+def applied(stack, moto, request) -> Applied:
     terraform = stack.terraform
     args = ["-input=false", f"-var=moto_endpoint={moto.url}",
             f"-var=prefect_api_url={PREFECT_API_URL}", f"-var-file={APPLY_TFVARS}"]  # fmt: skip
@@ -68,6 +68,7 @@ def applied(stack, moto) -> Applied:
     full, for_moto = terraform.show_json("full.tfplan"), terraform.show_json("moto.tfplan")
     result = terraform("apply", "-input=false", "-auto-approve", "moto.tfplan", timeout=1800)
     summary = re.search(r"^Apply complete! .*$", result.stdout, flags=re.MULTILINE)
+    report(request, f"terraform apply (moto): {summary.group(0) if summary else 'no summary line'}")
     state = terraform.show_json()
     outputs = {k: v["value"] for k, v in json.loads(terraform("output", "-json").stdout).items()}
     return Applied(

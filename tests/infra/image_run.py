@@ -196,7 +196,7 @@ def _landing_and_blocks(stack: Stack, tmp_path: Path) -> None:
     assert "forecast-mongo" in saved and "forecast-lake" in saved
 
 
-async def _worker_configuration(stack: Stack) -> tuple[Any, Any, ECSJobConfiguration]:
+async def _worker_configuration() -> tuple[Any, Any, ECSJobConfiguration]:
     """The weekly deployment, a flow run of it, and the job configuration the ECS worker builds."""
     async with get_client() as client:
         deployment = await client.read_deployment_by_name("forecast-pipeline/weekly")
@@ -250,7 +250,7 @@ def ran(image, stack, tmp_path_factory, request) -> Iterator[Ran]:
     )
     _landing_and_blocks(stack, tmp_path)
     with temporary_settings({PREFECT_API_URL: stack.prefect.url}):
-        deployment, flow_run, configuration = asyncio.run(_worker_configuration(stack))
+        deployment, flow_run, configuration = asyncio.run(_worker_configuration())
     environment = {k: v for k, v in configuration.env.items() if v is not None}
     # The worker passes its own settings on; on ECS PREFECT_HOME is the worker service's
     # /tmp/prefect (modules/worker), here it would be this test session's directory on the host.

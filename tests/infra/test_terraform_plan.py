@@ -28,6 +28,7 @@ from tests.infra.support import (
     REGION,
     ROOT,
     TERRAFORM_DIR,
+    report,
     run,
 )  # fmt: skip
 from tests.test_prefect_deploy import TERRAFORM_OUTPUTS
@@ -58,11 +59,12 @@ def _plan_args(moto_url: str, *extra: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def plan(stack, moto) -> dict:
+def plan(stack, moto, request) -> dict:
     """`terraform plan` with the defaults (only the required prefect_api_url given), as JSON."""
     result = stack.terraform("plan", *_plan_args(moto.url, "-out=defaults.tfplan"))
     document = stack.terraform.show_json("defaults.tfplan")
     document["summary"] = re.search(r"^Plan: .*$", result.stdout, flags=re.MULTILINE).group(0)
+    report(request, f"terraform plan (defaults, moto): {document['summary']}")
     return document
 
 
