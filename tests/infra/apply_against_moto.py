@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import hcl2
 import pytest
 
 from tests.infra.support import LAMBDA_ZIP, MOTO_DIR, PREFECT_API_URL, REGION, MotoServer, report
@@ -77,6 +78,37 @@ def applied(stack, moto, request) -> Applied:
         in_state=_state_addresses(state["values"]["root_module"]), outputs=outputs, moto=moto,
         terraform=terraform, args=args,
     )  # fmt: skip
+
+
+def _plan_args_for(moto_url: str, *extra: str) -> list[str]:
+    return ["-input=false", f"-var=moto_endpoint={moto_url}",
+            f"-var=prefect_api_url={PREFECT_API_URL}", *extra]  # fmt: skip
+
+
+def test_plan_refuses_a_missing_lambda_zip_and_undocumented_moto_exclusions(stack, moto):
+    """Two refusals in one targeted plan (here rather than in `make test`: each plan costs
+    seconds): the zip built outside Terraform is missing, and moto_unsupported names a resource
+    outside the documented two."""
+    tfvars = hcl2.loads((MOTO_DIR / "apply.tfvars").read_text())
+    assert {address.strip('"') for address in tfvars["moto_unsupported"]} == {
+        a.removesuffix("[0]") for a in MOTO_UNSUPPORTED
+    }
+    built = stack.terraform.dir / LAMBDA_ZIP
+    aside = built.with_suffix(".aside")
+    built.rename(aside)
+    try:
+        result = stack.terraform(
+            "plan", *_plan_args_for(moto.url, '-var=moto_unsupported=["module.network.aws_vpc.this[0]"]',
+                                "-target=module.monitoring.aws_lambda_function.last_success",
+                                "-target=module.worker.aws_sqs_queue_redrive_allow_policy.dlq"),
+            check=False,
+        )  # fmt: skip
+    finally:
+        aside.rename(built)
+    errors = " ".join(result.stderr.split())
+    assert result.returncode == 1
+    assert "Resource precondition failed" in errors and "run `make lambda-zip`" in errors, errors
+    assert "moto_unsupported lists only" in errors, errors
 
 
 def _statements(document: dict) -> dict[str, dict]:

@@ -23,7 +23,6 @@ import pytest
 from tests.infra.support import (
     CLI_CONFIG,
     LAMBDA_ZIP,
-    MOTO_DIR,
     PREFECT_API_URL,
     REGION,
     ROOT,
@@ -46,10 +45,6 @@ PLANNED_PER_MODULE = {
     "module.secrets": 2,
     "module.storage": 49,
     "module.worker": 8,
-}
-MOTO_ONLY_ADDRESSES = {
-    "module.worker.aws_sqs_queue_redrive_allow_policy.dlq",
-    "module.mongodb[0].aws_backup_selection.volumes",
 }
 
 
@@ -165,26 +160,3 @@ def test_the_check_lambda_is_deployed_from_the_reproducible_zip(plan, stack, tmp
         assert archive.namelist() == ["last_success.py"]
         assert archive.read("last_success.py") == source.read_bytes()
     assert function["handler"] == "last_success.handler"
-
-
-def test_plan_refuses_a_missing_lambda_zip_and_undocumented_moto_exclusions(stack, moto):
-    """Two refusals in one targeted plan (each plan costs seconds): the zip built outside
-    Terraform is missing, and moto_unsupported names a resource outside the documented two."""
-    tfvars = hcl2.loads((MOTO_DIR / "apply.tfvars").read_text())
-    assert {address.strip('"') for address in tfvars["moto_unsupported"]} == MOTO_ONLY_ADDRESSES
-    built = stack.terraform.dir / LAMBDA_ZIP
-    aside = built.with_suffix(".aside")
-    built.rename(aside)
-    try:
-        result = stack.terraform(
-            "plan", *_plan_args(moto.url, '-var=moto_unsupported=["module.network.aws_vpc.this[0]"]',
-                                "-target=module.monitoring.aws_lambda_function.last_success",
-                                "-target=module.worker.aws_sqs_queue_redrive_allow_policy.dlq"),
-            check=False,
-        )  # fmt: skip
-    finally:
-        aside.rename(built)
-    errors = " ".join(result.stderr.split())
-    assert result.returncode == 1
-    assert "Resource precondition failed" in errors and "run `make lambda-zip`" in errors, errors
-    assert "moto_unsupported lists only" in errors, errors
