@@ -89,9 +89,11 @@ ui: install
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/prefect server start --host 127.0.0.1
 
+## bench: a month of 60 stations through forecast run vs the naive script (and at 10x for memory),
+## then the parse/validate hot path (about 45 minutes here; BENCH_ARGS=--memory-scale 0 skips 10x)
 bench: install
+	$(BIN)/python benchmarks/bench_month.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_pipeline.py
-	$(BIN)/python benchmarks/bench_mongo.py
 
 ## lock: re-resolve requirements.lock from pyproject.toml in a throw-away venv
 lock:

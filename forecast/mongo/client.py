@@ -90,6 +90,13 @@ def scrub(text: str, uri: str) -> str:
     return text
 
 
+def _reason(message: str) -> str:
+    """The driver's reason for a failed server selection, without its topology dump."""
+    for marker in (" (configured timeouts", ", Timeout:", ", Topology Description"):
+        message = message.split(marker, 1)[0]
+    return message
+
+
 @contextmanager
 def connect(
     target: MongoTarget, *, timeout_ms: int = 10_000, **driver_options: Any
@@ -123,7 +130,7 @@ def connect(
         ) from None
     except ServerSelectionTimeoutError as exc:
         raise TransientError(
-            f"MongoDB at {redact(target.uri)} is unreachable: {scrub(str(exc), target.uri)}"
+            f"MongoDB at {redact(target.uri)} is unreachable: {_reason(scrub(str(exc), target.uri))}"
         ) from exc
     finally:
         client.close()
