@@ -39,9 +39,8 @@ from pymongoarrow.api import Schema
 from pymongoarrow.context import PyMongoArrowContext
 
 from forecast.documents import WritePlan, nested_struct
-from forecast.errors import TransientError
 from forecast.mongo.arrow_bson import encode_rows
-from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
+from forecast.mongo.client import MongoTarget, server_errors
 from forecast.mongo.load import day_range, documents
 from forecast.schema import MEASUREMENT_KEYS
 
@@ -244,11 +243,8 @@ def checked_plans(
     def read(index: int) -> Stored:
         started = time.perf_counter()
         try:
-            return read_days(collection, todo[index])
-        except TRANSIENT as exc:
-            raise TransientError(
-                f"reading back the load failed: {scrub(str(exc), target.uri)}"
-            ) from exc
+            with server_errors("reading back the load", target.uri):
+                return read_days(collection, todo[index])
         finally:
             clock["reconcile_s"] += time.perf_counter() - started
 
