@@ -334,9 +334,11 @@ def test_server_errors_are_classified_in_one_line():
     from forecast.mongo.client import server_errors
 
     uri = "mongodb://u:secret@h/"
-    with pytest.raises(TransientError, match="^writing the ledger failed: ") as lost:
-        with server_errors("writing the ledger", uri):
-            raise AutoReconnect("connection to mongodb://u:secret@h/ reset")
+    with (
+        pytest.raises(TransientError, match=r"^writing the ledger failed: ") as lost,
+        server_errors("writing the ledger", uri),
+    ):
+        raise AutoReconnect("connection to mongodb://u:secret@h/ reset")
     assert "secret" not in str(lost.value)
     stepped_down = OperationFailure("not primary", 10107, {"errmsg": "not primary", "code": 10107})
     with pytest.raises(TransientError, match="code 10107"), server_errors("a refresh", uri):
