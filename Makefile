@@ -7,6 +7,7 @@ export FORECAST_HOME ?= $(CURDIR)/.forecast
 export PREFECT_HOME ?= $(FORECAST_HOME)/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 DEMO := $(FORECAST_HOME)/demo
 
 .PHONY: run test install infra-tools lambda-zip infra-apply image image-test lint typecheck check docs stop status ui bench lock clean

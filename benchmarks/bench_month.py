@@ -62,15 +62,21 @@ def inputs(home: Path, stations: int, days: int, files: int, wu_days: int | None
     return directory
 
 
-def run(command: list[str], env: dict[str, str]) -> tuple[float, str]:
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if done.returncode not in (0, 3):
-        raise SystemExit(
-            f"{' '.join(command[:3])} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
-    return elapsed, done.stdout
+def run(command: list[str], env: dict[str, str]) -> tuple[float, str, float]:
+    """Run ``command``; return its wall time, stdout and peak RSS in MiB (``wait4``'s
+    ``ru_maxrss`` of that process itself, not of the servers it starts)."""
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        out, err = stdout.read().decode(), stderr.read().decode()
+    if child.returncode not in (0, 3):
+        raise SystemExit(f"{' '.join(command[:3])} failed ({child.returncode}):\n{out}\n{err}")
+    return elapsed, out, round(usage.ru_maxrss / 1024, 1)
 
 
 def product(landing: Path, uri: str, work: Path, runs: int = 2) -> list[dict]:
@@ -187,7 +193,8 @@ def report(out, first: dict, rerun: dict, seed: dict | None, none: dict | None) 
     for name, seconds in timings.items():
         out.write(f"    {name:12s} {seconds:8.1f} s\n")
     out.write(
-        f"  wall       {first['wall_s']:8.1f} s (the whole command, Prefect start-up included)\n"
+        f"  wall       {first['wall_s']:8.1f} s (the whole command, Prefect start-up included), "
+        f"peak RSS {first['rss_mib']} MiB\n"
     )
     again = rerun["status"]
     out.write(f"forecast run, rerun with no new input: {rerun['wall_s']:.1f} s wall, "

@@ -25,8 +25,10 @@ EXIT_OK, EXIT_FAILED, EXIT_PARTIAL, EXIT_HELD = 0, 1, 3, 4
 
 
 def _home() -> Path:
-    """The project-local state directory (``FORECAST_HOME``, default ``./.forecast``)."""
-    return Path(os.environ.get("FORECAST_HOME", ".forecast")).resolve()
+    """The local state directory (``FORECAST_HOME``; see ``flows.state``)."""
+    from flows.state import forecast_home
+
+    return forecast_home()
 
 
 def _write(stream: TextIO, text: str) -> None:
@@ -243,6 +245,8 @@ def _stop(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from forecast.localstack import LocalMongo
 
+    _write(sys.stdout, f"FORECAST_HOME: {os.environ.get('FORECAST_HOME', _home())}")
+    _write(sys.stdout, f"PREFECT_HOME: {os.environ.get('PREFECT_HOME', '~/.prefect')}")
     _write(sys.stdout, f"local MongoDB: {LocalMongo(_home(), port=args.port).status()}")
     return EXIT_OK
 
@@ -485,7 +489,7 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, handler, text in (
         ("stop", _stop, "stop the local MongoDB"),
-        ("status", _status, "show the local MongoDB's state"),
+        ("status", _status, "show the state homes and the local MongoDB's state"),
     ):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--port", type=int, default=DEFAULT_PORT)
@@ -525,6 +529,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``forecast`` console script."""
+    from flows.state import apply_defaults
+
+    apply_defaults()  # before anything imports Prefect: the Makefile's FORECAST_HOME and PREFECT_HOME
     from pydantic import ValidationError
 
     from forecast.errors import ForecastError

@@ -1,0 +1,57 @@
+"""Where the local state lives: one home for the ``forecast`` command and the Makefile.
+
+``FORECAST_HOME`` holds the local MongoDB's data, the local lake, generated demo inputs and the
+run scratch space; ``PREFECT_HOME`` (the local Prefect database, profiles and blocks) lives
+inside it. In a checkout both default to ``<checkout>/.forecast`` and ``.forecast/prefect``,
+the Makefile's own defaults, whatever the working directory, so ``make run`` followed by a bare
+``.venv/bin/forecast run`` sees the same blocks and the same MongoDB. Installed outside a
+checkout (the image) the default is ``./.forecast``. An environment variable set by the user
+always wins.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The settings the Makefile exports for every command, applied to the bare CLI too.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    # Prefect's 20 s is too short for the ephemeral API on a busy 2-core machine (seen here:
+    # "Timed out while attempting to connect to ephemeral Prefect API server").
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this code runs from, if it runs from one (Makefile beside it)."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "Makefile").is_file() and (root / "pyproject.toml").is_file():
+        return root
+    return None
+
+
+def forecast_home() -> Path:
+    """``FORECAST_HOME``, else ``<checkout>/.forecast``, else ``./.forecast``."""
+    configured = os.environ.get("FORECAST_HOME")
+    if configured:
+        return Path(configured).resolve()
+    return ((checkout_root() or Path.cwd()) / ".forecast").resolve()
+
+
+def apply_defaults() -> dict[str, str]:
+    """Set FORECAST_HOME, PREFECT_HOME and the Makefile's Prefect settings where unset.
+
+    Must run before Prefect is imported (Prefect reads its settings on import). Returns the
+    state locations in effect.
+    """
+    home = forecast_home()
+    os.environ.setdefault("FORECAST_HOME", str(home))
+    os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    return {
+        "FORECAST_HOME": os.environ["FORECAST_HOME"],
+        "PREFECT_HOME": os.environ["PREFECT_HOME"],
+    }
