@@ -16,7 +16,7 @@ from flows.validate import validate
 from forecast.errors import RejectionThresholdExceeded
 from forecast.reports import RunStatus, build_run_status
 from tasks.config import run_directory
-from tasks.reports import clean_work, publish_reports, record_requeue
+from tasks.reports import clean_work, publish_quality_page, publish_reports, record_requeue
 
 
 @flow(name="forecast-pipeline")
@@ -47,9 +47,11 @@ def forecast_pipeline(params: RunParams) -> RunStatus:
         ledger_recorded=loaded.recorded,
     )  # fmt: skip
     with run.stage("report"):
+        page = publish_quality_page(checked, staged, params.window, run.run_id, params.lake_block)
         publish_reports(
-            status, checked.quality, loaded.migration, loaded.latency, params.lake_block
-        )
+            status, checked.quality, loaded.migration, loaded.latency, params.lake_block,
+            quality_page=page,
+        )  # fmt: skip
         if params.requeue_run:
             record_requeue(params.requeue_run, status, params.lake_block)
     if status.held:

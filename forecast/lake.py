@@ -118,6 +118,10 @@ class BlockZone:
         """Copy the object at ``key`` to the local file ``target`` (generic: read whole)."""
         target.write_bytes(self.read(key))
 
+    def uri(self, key: str) -> str:
+        """Where the object is, for a person (generic backends: the key itself)."""
+        return key
+
 
 class LocalZone(BlockZone):
     """A zone in a local directory (Prefect ``LocalFileSystem``, or anything with ``basepath``)."""
@@ -175,6 +179,9 @@ class LocalZone(BlockZone):
         """The object's local path (a local zone's objects are files already)."""
         return self.root / key
 
+    def uri(self, key: str) -> str:
+        return (self.root / key).as_uri()
+
 
 class S3Zone(BlockZone):
     """A zone in an S3 bucket (prefect-aws ``S3Bucket``): conditional writes with If-None-Match."""
@@ -189,6 +196,9 @@ class S3Zone(BlockZone):
     @property
     def bucket(self) -> str:
         return str(self.block.bucket_name)  # type: ignore[attr-defined]
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
 
     def exists(self, key: str) -> bool:
         try:
@@ -289,6 +299,10 @@ class Lake:
         """Write ``content`` at ``key`` in ``zone`` (replacing it) and return the key."""
         self._zones[zone].write(key, content)
         return key
+
+    def uri(self, zone: str, key: str) -> str:
+        """Return where ``key`` in ``zone`` is: ``file://`` or ``s3://`` URI (the key otherwise)."""
+        return self._zones[zone].uri(key)
 
     def write_new(self, zone: str, key: str, content: bytes) -> bool:
         """Write ``content`` only if nothing is at ``key``; return whether it was written."""

@@ -54,6 +54,16 @@ holding all of it. Per station the counts add up:
 `records_extracted`, `records_outside_window`, `duplicates_collapsed`, `records_validated`,
 `records_rejected`, `records_held`, `rejection_rate` (rejected / judged), `completeness_score`,
 `anomalies_detected` (warn-rule hits), `records_with_anomalies`, `mean_score`.
+
+The same run's quality with pictures is `reports/run=<id>/quality.html` (and
+`reports/latest/quality.html`), linked from the `forecast-run-status` artifact: one
+self-contained page (plotly.js embedded, it opens offline) with completeness per station and UTC
+day, rejections and warnings per rule, and per station the core measurements (temperature,
+humidity, pressure, wind speed: hourly mean with a min-max band; wind direction: circular
+mean; buckets widen for long runs to at most 1,500 per station) with the readings each warn rule
+flagged drawn at their own values (at most 2,000 per station, measurement and rule; the legend
+gives the counts). It is built from the validated partition files, one at a time
+(`forecast/quality_html.py`).
 """
 
 

@@ -8,9 +8,12 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from forecast import zones
+from forecast import quality_html, zones
+from forecast.partitions import CheckedRun
 from forecast.quality import QualityReport
 from forecast.reports import LatencyReport, MigrationReport, RunStatus
+from forecast.staging import StagedRun
+from forecast.validate import Window
 from tasks.config import load_lake, retry_transient
 
 ARTIFACT_KEYS = {
@@ -31,6 +34,38 @@ def report_keys(run_id: str) -> dict[str, str]:
     }
 
 
+def quality_page_key(run_id: str) -> str:
+    """Return the reports-zone key of a run's quality page (charts)."""
+    return f"run={run_id}/quality.html"
+
+
+# The validated partition files are still in the run's scratch directory: the page reads them
+# one at a time (only their time buckets, day counts and capped flagged readings are kept).
+@task(
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient,
+)
+def publish_quality_page(
+    checked: CheckedRun, staged: StagedRun, window: Window, run_id: str, lake_block: str
+) -> str:
+    """Write the run's quality page (``quality.html``, plus ``latest/``); return its URI."""
+    lake = load_lake(lake_block)
+    data = quality_html.chart_files([p.validated_path for p in checked.partitions], checked.quality)
+    page = quality_html.quality_page(
+        checked.quality, data, staged.stations(), run_id=run_id, window=window
+    ).encode()
+    key = quality_page_key(run_id)
+    lake.write("reports", key, page)
+    lake.write("reports", "latest/quality.html", page)
+    get_run_logger().info(
+        "quality page: %s (%d bytes, %s)", lake.uri("reports", key), len(page),
+        quality_html.describe(data),
+    )  # fmt: skip
+    return lake.uri("reports", key)
+
+
 @task(
     cache_policy=NO_CACHE,
     retries=3,
@@ -43,8 +78,10 @@ def publish_reports(
     migration: MigrationReport | None,
     latency: LatencyReport | None,
     lake_block: str,
+    quality_page: str | None = None,
 ) -> dict[str, str]:
-    """Write the JSON reports (plus ``latest/pipeline_status.json``) and create the artifacts."""
+    """Write the JSON reports (plus ``latest/pipeline_status.json``) and create the artifacts;
+    ``quality_page``: the URI of the run's quality page, linked from the run status."""
     lake = load_lake(lake_block)
     keys = report_keys(status.run_id)
     lake.write_json("reports", keys["quality"], quality.to_dict())
@@ -79,11 +116,14 @@ def publish_reports(
             description=f"Standard queries, {latency.iterations} iterations each; plan = winning index",
         )
     document = status.to_dict() | {"reports": {k: f"reports/{v}" for k, v in keys.items()}}
+    if quality_page:
+        document["reports"]["quality_html"] = f"reports/{quality_page_key(status.run_id)}"
     lake.write_json("reports", keys["pipeline_status"], document)
     lake.write_json("reports", "latest/pipeline_status.json", document)
     create_markdown_artifact(
-        _status_markdown(status), key=ARTIFACT_KEYS["status"], description=f"run {status.run_id}"
-    )
+        _status_markdown(status, quality_page), key=ARTIFACT_KEYS["status"],
+        description=f"run {status.run_id}",
+    )  # fmt: skip
     get_run_logger().info("reports written under reports/run=%s/", status.run_id)
     return keys
 
@@ -140,10 +180,11 @@ def clean_work(directory: str, staged: list[str]) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _status_markdown(status: RunStatus) -> str:
+def _status_markdown(status: RunStatus, quality_page: str | None = None) -> str:
     document = status.to_dict()
     failure = status.failure or {}
     lines = [f"# Run {status.status}", "", f"- run id: `{status.run_id}`", f"- window: {status.window}",
+             *([f"- quality report with charts: [quality.html]({quality_page}) (`{quality_page}`)"] if quality_page else []),
              *([f"- **failed in {failure.get('stage')}**: {failure.get('cause')}"] if failure else []),
              *([f"- loaded before the failure: {status.migration}"] if failure and status.migration else []),
              *([f"- **held**: {status.held}"] if status.held else []),

@@ -17,6 +17,7 @@ from forecast.errors import RejectionThresholdExceeded
 from forecast.samples import write_wunderground_workbook
 from forecast.sources import wunderground
 from forecast.sources.common import RawFile
+from tests.flows.test_run_failure import _status_artifact
 
 SPACE_NAME = "Weather Underground - La Madeleine, FR.xlsx"
 PLUS_NAME = "Weather+Underground+-+La+Madeleine,+FR.xlsx"
@@ -115,6 +116,22 @@ def test_injected_faults_are_found_exactly_and_nothing_else(stack, faulty_landin
     kept = documents["ILAMAD25:2024-10-06T10:19:00.000Z"]
     assert kept["metadata"]["raw_key"].endswith(PLUS_NAME)
     assert sum(1 for d in documents.values() if d["data_quality"]["rules"]) == 241
+
+
+def test_the_quality_page_is_in_the_lake_and_linked_from_the_run_status(stack, faulty_landing):
+    status = forecast_pipeline(stack(faulty_landing))
+    page_path = stack.lake / "reports" / f"run={status.run_id}" / "quality.html"
+    page = page_path.read_text(encoding="utf-8")
+    assert (stack.lake / "reports" / "latest" / "quality.html").read_text(encoding="utf-8") == page
+    assert page.count("plotly.js v") == 1  # embedded: the page opens offline
+    assert '"ILAMAD25-wind_direction-stuck_wind_direction"' in page
+    assert "stuck_wind_direction: 240 flagged (240 shown)" in page
+    assert "spike_temperature: 1 flagged (1 shown)" in page  # on the temperature panel
+    assert "La Madeleine (ILAMAD25)" in page
+    document = json.loads((stack.lake / "reports" / "latest" / "pipeline_status.json").read_text())
+    assert document["reports"]["quality_html"] == f"reports/run={status.run_id}/quality.html"
+    artifact = _status_artifact(status.run_id)
+    assert f"[quality.html]({page_path.resolve().as_uri()})" in artifact
 
 
 def test_requeue_after_a_rule_change_releases_what_the_new_rules_accept(

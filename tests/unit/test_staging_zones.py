@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -109,3 +111,20 @@ def test_one_line_drops_driver_internals_and_credentials():
         == "ValueError: mongodb://***@h/ down and more"
     )
     assert one_line(KeyError()) == "KeyError"
+
+
+def test_an_object_is_named_by_a_uri_a_person_can_open(tmp_path):
+    class Bucket:  # the two attributes of a prefect-aws S3Bucket the URI needs
+        bucket_name, bucket_folder, credentials = "forecast-lake", "reports/", None
+
+    class Other:  # a filesystem block that is neither local nor S3
+        def read_path(self, path: str) -> bytes:
+            raise FileNotFoundError(path)
+
+    lake = Lake({"raw": DirectoryFS(tmp_path / "raw"), "processed": Other(),
+                 "rejected": Other(), "reports": Bucket()})  # fmt: skip
+    key = "run=r1/quality.html"
+    local = urlparse(lake.uri("raw", key))  # "=" is percent-encoded, as pathlib writes URIs
+    assert (local.scheme, Path(unquote(local.path))) == ("file", (tmp_path / "raw" / key).resolve())
+    assert lake.uri("reports", key) == "s3://forecast-lake/reports/run=r1/quality.html"
+    assert lake.uri("processed", key) == key
