@@ -8,25 +8,27 @@ with or without a byte-order mark. The day is not in the file: the name carries 
 ``" - DDMMYY"`` token, which is also how Google Sheets names the download of one sheet
 (``<workbook> - <sheet>.csv``).
 
-This module only turns the bytes into the same list of rows that calamine gives for a
-worksheet; ``forecast.sources.wunderground`` turns both into canonical observations with one
-code path.
+This module only turns the bytes into the same rows that calamine gives for a worksheet;
+``forecast.sources.wunderground`` turns both into canonical observations with one code path.
+The stream is read twice, in blocks: ``scan`` checks the whole text (UTF-8, row limit, CSV
+syntax) and finds the header and the widest row, then ``row_chunks`` gives the rows in chunks.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
 
 from forecast.errors import SourceFormatError
-from forecast.sources.common import RawFile
 from forecast.sources.limits import Limits, check_rows
+from forecast.sources.streams import BLOCK_SIZE, NotUtf8, TextBlocks, lines
 from forecast.stations import normalise_file_stem
 
 CSV_SUFFIX = ".csv"
-_BOM = b"\xef\xbb\xbf"
 _DAY_TOKEN = re.compile(r"^(?P<stem>.*\S)\s+-\s+(?P<day>\d{6})$")
-_LINE_END = re.compile(r"\r\n|\r|\n")  # what the csv module treats as the end of a record
 _DELIMITERS = (",", ";", "\t")  # ";" is what Excel writes in locales with a decimal comma
 
 
@@ -54,66 +56,134 @@ def split_day_token(file_name: str) -> tuple[str, str]:
     return match["stem"], match["day"]
 
 
-def _text(raw: RawFile) -> str:
-    body = raw.content[len(_BOM) :] if raw.content.startswith(_BOM) else raw.content
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        offset = exc.start + len(raw.content) - len(body)
-        raise SourceFormatError(
-            f"not UTF-8 text: byte 0x{raw.content[offset]:02x} at offset {offset} "
-            "(export the sheet as 'CSV UTF-8')",
-            file=raw.name,
-        ) from exc
-
-
 def _delimiter(header: str) -> str:
     return max(_DELIMITERS, key=header.count)  # ties keep the first, ","
 
 
-def _spanning_record(lines: list[str], delimiter: str) -> int:
-    """Return the line number where the first record spanning several lines starts."""
-    reader = csv.reader(lines, delimiter=delimiter)
-    start = 1
-    for _ in reader:
-        if reader.line_num != start:
-            return start
-        start = reader.line_num + 1
-    return start
+@dataclass(frozen=True)
+class Shape:
+    """What the first pass over a CSV export found: its header row, delimiter and lines."""
+
+    header: list[str]  # padded with empty names to the widest row
+    delimiter: str
+    lines: int
 
 
-def read_rows(raw: RawFile, sheet: str, limits: Limits) -> list[list[str]]:
-    """Return the CSV's rows as lists of text, row ``i`` being line ``i + 1`` of the file.
+class _Counted:
+    """An iterator of lines that counts the lines given out."""
+
+    def __init__(self, source: Iterator[str]) -> None:
+        self._source, self.count = source, 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._source:
+            self.count += 1
+            yield line
+
+
+def _text_lines(stream: BinaryIO, block_size: int) -> Iterator[str]:
+    return lines(iter(TextBlocks(stream, block_size)))
+
+
+def _utf8_error(exc: NotUtf8, file: str) -> SourceFormatError:
+    return SourceFormatError(f"not UTF-8 text: {exc} (export the sheet as 'CSV UTF-8')", file=file)
+
+
+def scan(
+    stream: BinaryIO, file: str, sheet: str, limits: Limits, block_size: int = BLOCK_SIZE
+) -> Shape:
+    """Read the whole CSV once, in blocks, and return its shape; row ``i`` is line ``i + 1``.
 
     The header is padded with empty names to the widest row, so that values beyond the header
-    show up as unnamed columns rather than vanishing.
+    show up as unnamed columns rather than vanishing. Every line is read before any refusal,
+    so a byte that is not UTF-8 wins wherever it is, as when the whole text is decoded first.
 
     Raises:
-        SourceFormatError: not UTF-8, empty, over ``limits.max_rows_per_sheet``, or a quoted
-            value spanning lines (which would make line numbers lie).
+        SourceFormatError: not UTF-8, empty, over ``limits.max_rows_per_sheet``, a line the
+            csv module refuses, or a quoted value spanning lines (which would make line
+            numbers lie), in that order.
     """
-    text = _text(raw)
-    lines = _LINE_END.split(text)
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
-    if not lines or not lines[0].strip():
-        raise SourceFormatError("CSV is empty (no header row)", file=raw.name, sheet=sheet, row=1)
-    check_rows(len(lines) - 1, raw.name, sheet, limits)
-    delimiter = _delimiter(lines[0])
-    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    counted = _Counted(_text_lines(stream, block_size))
+    text = iter(counted)
     try:
-        rows = list(reader)
-    except csv.Error as exc:
+        header = next(text, None)
+        if header is None or not header.strip():
+            for _ in text:
+                pass
+            raise SourceFormatError("CSV is empty (no header row)", file=file, sheet=sheet, row=1)
+        delimiter = _delimiter(header)
+        reader = csv.reader(_chain(header, text), delimiter=delimiter, strict=True)
+        found = _read_records(reader)
+        for _ in text:  # after a refused line: the rest must still be UTF-8
+            pass
+    except NotUtf8 as exc:
+        raise _utf8_error(exc, file) from exc
+    check_rows(counted.count - 1, file, sheet, limits)
+    if found.error is not None:
         raise SourceFormatError(
-            f"not a readable CSV line: {exc}", file=raw.name, sheet=sheet, row=reader.line_num
-        ) from exc
-    if len(rows) != len(lines):
+            f"not a readable CSV line: {found.error}", file=file, sheet=sheet, row=found.error_line
+        ) from found.error
+    if found.records != counted.count:
         raise SourceFormatError(
             "a quoted value spans several lines (one line per row is expected)",
-            file=raw.name,
+            file=file,
             sheet=sheet,
-            row=_spanning_record(lines, delimiter),
+            row=found.spanning,
         )
-    width = max(map(len, rows))
-    rows[0] = rows[0] + [""] * (width - len(rows[0]))
-    return rows
+    head = found.header
+    return Shape(head + [""] * (found.width - len(head)), delimiter, counted.count)
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+@dataclass
+class _Records:
+    header: list[str]
+    records: int = 0
+    width: int = 0
+    spanning: int = 1  # the line where the first record spanning several lines starts
+    error: csv.Error | None = None
+    error_line: int = 0
+
+
+def _read_records(reader: Iterator[list[str]]) -> _Records:
+    """Read every record, noting the widest and the first spanning lines (or the csv error)."""
+    found = _Records([])
+    start, spanning = 1, None
+    try:
+        for row in reader:
+            if not found.records:
+                found.header = row
+            found.records += 1
+            found.width = max(found.width, len(row))
+            line = reader.line_num  # type: ignore[attr-defined]
+            if spanning is None and line != start:
+                spanning = start
+            start = line + 1
+    except csv.Error as exc:
+        found.error, found.error_line = exc, reader.line_num  # type: ignore[attr-defined]
+    found.spanning = start if spanning is None else spanning
+    return found
+
+
+def row_chunks(
+    stream: BinaryIO, shape: Shape, chunk_rows: int, block_size: int = BLOCK_SIZE
+) -> Iterator[tuple[int, list[list[str]]]]:
+    """Yield ``(line of the first row, rows)`` below the header, ``chunk_rows`` rows at a time.
+
+    The stream must hold the bytes ``scan`` accepted. Yields at least once (maybe no rows).
+    """
+    reader = csv.reader(_text_lines(stream, block_size), delimiter=shape.delimiter, strict=True)
+    next(reader, None)  # the header, as scan found it
+    batch: list[list[str]] = []
+    start = 2
+    for row in reader:
+        batch.append(row)
+        if len(batch) == chunk_rows:
+            yield start, batch
+            start, batch = start + len(batch), []
+    if batch or start == 2:
+        yield start, batch
