@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 DEMO := $(FORECAST_HOME)/demo
 
-.PHONY: run test install infra-tools lint typecheck check docs stop status ui bench lock clean
+.PHONY: run test install infra-tools lambda-zip infra-apply image image-test lint typecheck check docs stop status ui bench lock clean
 
 ## install: create .venv with the exact versions of requirements.lock, then the project itself
 install: $(VENV)/.installed
@@ -39,6 +39,29 @@ $(INFRA_VENV)/.installed: infra/requirements-checkov.lock
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.lock
 	touch $@
 
+## lambda-zip: the "no successful run" check's zip Terraform deploys; run it before terraform plan
+## (reproducible: same source, same bytes; infra/build-lambda-zip.py, standard library only)
+lambda-zip:
+	$(PYTHON) infra/build-lambda-zip.py
+
+## infra-apply: terraform apply of the whole stack against a moto server, read-back, destroy
+## (about 4 minutes; .ci/run runs it after make test). Terraform uses infra/terraform.rc.
+infra-apply: install
+	$(BIN)/python -m pytest tests/infra/apply_against_moto.py
+
+## image: build the flow-run image $(IMAGE) with podman (Docker where there is an engine) on
+## BASE_IMAGE: by default a Debian-packaged stand-in made once with debootstrap; give
+## BASE_IMAGE=python:3.11.7-slim-bookworm (the Dockerfile's default) where a registry is reachable
+IMAGE ?= forecast-pipeline:local
+BASE_IMAGE ?= localhost/forecast-base:bookworm
+image:
+	IMAGE=$(IMAGE) BASE_IMAGE=$(BASE_IMAGE) infra/image/build.sh
+
+## image-test: run the image as the ECS worker would (prefect flow-run execute) against a local
+## Prefect server, SecantusDB and a lake on moto S3; inspect its user, env and layers
+image-test: install image
+	FORECAST_TEST_IMAGE=$(IMAGE) FORECAST_TEST_BASE_IMAGE=$(BASE_IMAGE) $(BIN)/python -m pytest tests/infra/image_run.py
+
 ## test: the whole suite (unit, flow, real-data, deployment and infrastructure tiers)
 test: install infra-tools
 	$(BIN)/python -m pytest
@@ -66,9 +89,11 @@ ui: install
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/prefect server start --host 127.0.0.1
 
+## bench: a month of 60 stations through forecast run vs the naive script (and at 10x for memory),
+## then the parse/validate hot path (about 45 minutes here; BENCH_ARGS=--memory-scale 0 skips 10x)
 bench: install
+	$(BIN)/python benchmarks/bench_month.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_pipeline.py
-	$(BIN)/python benchmarks/bench_mongo.py
 
 ## lock: re-resolve requirements.lock from pyproject.toml in a throw-away venv
 lock:

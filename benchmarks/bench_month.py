@@ -43,16 +43,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def inputs(home: Path, stations: int, days: int, files: int) -> Path:
+def inputs(home: Path, stations: int, days: int, files: int, wu_days: int | None = None) -> Path:
     """Return the generated month, writing it first if it is not cached."""
-    directory = home / "bench" / f"month-{stations}st-{days}d-{files}f-seed11"
+    wu_days = wu_days or days
+    directory = home / "bench" / f"month-{stations}st-{days}d-{files}f-{wu_days}wu-seed11"
     marker = directory / ".complete"
     if not marker.exists():
         from forecast.samples import write_month_landing
 
         started = time.perf_counter()
         written = write_month_landing(
-            directory, stations=stations, days=days, infoclimat_files=files
+            directory, stations=stations, days=days, infoclimat_files=files, wu_days=wu_days
         )
         rows = sum(sum(f.rows.values()) for f in written)
         marker.write_text(json.dumps({"rows": rows}))
@@ -72,7 +73,8 @@ def run(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     return elapsed, done.stdout
 
 
-def product(landing: Path, uri: str, work: Path) -> list[dict]:
+def product(landing: Path, uri: str, work: Path, runs: int = 2) -> list[dict]:
+    """``forecast run`` on ``landing`` ``runs`` times in a fresh home; wall, status, peak RSS."""
     env = os.environ | {
         "FORECAST_HOME": str(work / "forecast"), "PREFECT_HOME": str(work / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
@@ -81,19 +83,21 @@ def product(landing: Path, uri: str, work: Path) -> list[dict]:
     forecast = str(BIN / "forecast")
     run([forecast, "setup", "--mongo-uri", uri], env)
     results = []
-    for _ in ("first", "rerun"):
-        elapsed, out = run([forecast, "run", "--landing", str(landing)], env)
+    for _ in range(runs):
+        elapsed, out, rss = run(
+            [forecast, "run", "--landing", str(landing), "--work-dir", str(work / "work")], env
+        )
         status = json.loads(
             (work / "forecast" / "lake" / "reports" / "latest" / "pipeline_status.json").read_text()
         )
-        results.append({"wall_s": elapsed, "status": status, "summary": out})
+        results.append({"wall_s": elapsed, "status": status, "summary": out, "rss_mib": rss})
     return results
 
 
 def naive(landing: Path, uri: str, indexes: str) -> dict:
     script = ROOT / "benchmarks" / "naive_load.py"
-    elapsed, out = run([sys.executable, str(script), str(landing), uri, f"naive_{indexes}",
-                        "--indexes", indexes], dict(os.environ))  # fmt: skip
+    elapsed, out, _ = run([sys.executable, str(script), str(landing), uri, f"naive_{indexes}",
+                           "--indexes", indexes], dict(os.environ))  # fmt: skip
     return json.loads(out) | {"wall_s": elapsed}
 
 
@@ -103,6 +107,11 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--infoclimat-files", type=int, default=4)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument(
+        "--memory-scale", type=int, default=10,
+        help="also run the month at this scale (stations and files x N, workbooks' days x N) and "
+        "compare peak RSS (0: skip)",
+    )  # fmt: skip
     args = parser.parse_args()
     home = Path(os.environ.get("FORECAST_HOME", ROOT / ".forecast")).resolve()
     landing = inputs(home, args.stations, args.days, args.infoclimat_files)
@@ -123,11 +132,37 @@ def main() -> int:
             if not args.skip_naive:
                 seed = naive(landing, uri, "seed")
                 none = naive(landing, uri, "none")
+            scaled = None
+            if args.memory_scale:
+                n = args.memory_scale
+                big = inputs(
+                    home, args.stations * n, args.days, args.infoclimat_files * n, args.days * n
+                )
+                (scaled,) = product(big, f"{uri}?appname=scaled", work / "scaled", runs=1)
         finally:
             server.terminate()
             server.wait(timeout=60)
     report(out, first, rerun, seed, none)
-    return 0 if verdicts(first, rerun, seed, none, out) else 1
+    ok = verdicts(first, rerun, seed, none, out)
+    if scaled is not None:
+        ok &= memory(out, first, scaled, args.memory_scale)
+    return 0 if ok else 1
+
+
+def memory(out, first: dict, scaled: dict, scale: int) -> bool:
+    rows = (
+        first["status"]["quality"]["records_extracted"],
+        scaled["status"]["quality"]["records_extracted"],
+    )
+    ratio = scaled["rss_mib"] / first["rss_mib"]
+    out.write(f"\nmemory: peak RSS of forecast run {first['rss_mib']} MiB for {rows[0]} rows, "
+              f"{scaled['rss_mib']} MiB for {rows[1]} rows (x{rows[1] / rows[0]:.1f}) in "
+              f"{scaled['wall_s']:.0f} s\n")  # fmt: skip
+    met = ratio <= 1.3
+    out.write(
+        f"  peak RSS {scale}x / 1x                     {ratio:6.2f}  (<= 1.30) {'ok' if met else 'MISSED'}\n"
+    )
+    return met
 
 
 def _wait(port: int) -> None:

@@ -33,7 +33,34 @@ def _write(stream: TextIO, text: str) -> None:
     stream.write(text + "\n")
 
 
+def _failed_summary(status: RunStatus) -> str:
+    document = status.to_dict()
+    failure = document["failure"] or {}
+    quality, migration = document["quality"], document["migration"]
+    lines = [
+        f"run {status.run_id}: failed in {failure.get('stage')} after {document['duration_s']} s",
+        f"  files: {len(status.files)} ({document['files_failed']} failed)",
+    ]
+    if quality:
+        lines.append(
+            f"  records: extracted {quality['records_extracted']}, validated "
+            f"{quality['records_validated']}, rejected {quality['records_rejected']}, held {quality['records_held']}"
+        )
+    if migration.get("partitions_loaded"):
+        lines.append(
+            f"  mongo before the failure: {migration['partitions_loaded']} partition(s) loaded, "
+            f"inserted {migration.get('inserted', 0)}, updated {migration.get('updated', 0)}, "
+            f"unchanged {migration.get('unchanged', 0)}, failed {migration.get('failed', 0)}"
+        )
+    else:
+        lines.append("  mongo before the failure: nothing loaded")
+    lines.append(f"  status: reports/run={status.run_id}/pipeline_status.json")
+    return "\n".join(lines)
+
+
 def _summary(status: RunStatus) -> str:
+    if status.failure:
+        return _failed_summary(status)
     document = status.to_dict()
     quality, migration = document["quality"], document["migration"]
     lines = [
@@ -67,7 +94,7 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
     from blocks.local import save_mongo
     from blocks.names import CLI_MONGO_BLOCK
     from flows.pipeline import forecast_pipeline
-    from forecast.errors import RejectionThresholdExceeded
+    from forecast.errors import RejectionThresholdExceeded, RunFailed
     from forecast.reports import RunStatus
 
     if mongo_uri:
@@ -82,6 +109,11 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
             _write(sys.stdout, _summary(exc.status))
         _write(sys.stderr, f"forecast: held: {exc}")
         return EXIT_HELD
+    except RunFailed as exc:
+        if isinstance(exc.status, RunStatus):
+            _write(sys.stdout, _summary(exc.status))
+        _write(sys.stderr, f"forecast run: error: {exc}")
+        return EXIT_FAILED
     _write(sys.stdout, _summary(status))
     return {"success": EXIT_OK, "partial": EXIT_PARTIAL}.get(status.status, EXIT_FAILED)
 
@@ -138,7 +170,8 @@ def _run(args: argparse.Namespace) -> int:
         aws_block=args.aws_block, s3_endpoint_url=args.s3_endpoint_url, max_file_bytes=args.max_file_bytes,
         infoclimat_stations=args.infoclimat_station or [], infoclimat_token_block=args.infoclimat_token_block,
         infoclimat_url=args.infoclimat_url, max_rejection_rate=args.max_rejection_rate,
-        force=args.force, latency_budget_s=args.latency_budget,
+        force=args.force, latency_budget_s=args.latency_budget, work_dir=args.work_dir,
+        max_rows_per_sheet=args.max_rows_per_sheet,
     )  # fmt: skip
     return _execute(params, args.mongo_uri)
 
@@ -399,8 +432,13 @@ def _parser() -> argparse.ArgumentParser:
         "--s3-endpoint-url", help="S3 endpoint, e.g. a moto server (AWS_ENDPOINT_URL also works)"
     )
     run.add_argument(
-        "--max-file-bytes", type=int, default=50 * 1024 * 1024, help="refuse larger landing files"
+        "--max-file-bytes", type=int, default=1024 * 1024 * 1024,
+        help="refuse larger landing files (default 1 GiB)",
+    )  # fmt: skip
+    run.add_argument(
+        "--max-rows-per-sheet", type=int, default=20_000, help="refuse larger days (sheets)"
     )
+    run.add_argument("--work-dir", help="local directory for staged parses and scratch files")
     api = run.add_argument_group("InfoClimat open-data API (needs --start and --end)")
     api.add_argument(
         "--infoclimat-station", action="append", metavar="ID", help="station to fetch (repeatable)"

@@ -26,7 +26,7 @@ def ingest(params: RunParams, run_id: str) -> list[RawObject]:
         return quarantined_sources(params.requeue_run, params.lake_block)
     landing_files = discover_landing(params.landing_config) if params.landing else []
     copies = [
-        copy_to_raw.submit(f, params.landing_config, params.lake_block, run_id)
+        copy_to_raw.submit(f, params.landing_config, params.lake_block, run_id, params.work_dir)
         for f in landing_files
     ]
     requests = plan_api_requests(params.infoclimat_stations, params.window)

@@ -1,43 +1,59 @@
-"""Load subflow: MongoDB setup, idempotent upserts, then query latency."""
+"""Load subflow: MongoDB setup, then partition by partition idempotent loads (reconciled, gold
+refreshed), quarantine of refusals, the load ledger, query latency."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from prefect import flow
 
 from flows.params import RunParams
 from forecast.ingest import RawObject
+from forecast.partitions import CheckedRun
 from forecast.reports import FileOutcome, LatencyReport, MigrationReport
-from forecast.sources.common import Parsed
-from forecast.validate import Validation
+from forecast.staging import StagedRun
 from tasks.load import (
+    load_partition,
     measure_latency,
+    merge_loads,
     prepare_collections,
     quarantine_refusals,
     record_ledger,
-    upsert_observations,
 )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What the load did: the migration report, the latency report, contents recorded."""
+
+    migration: MigrationReport
+    latency: LatencyReport
+    recorded: int
 
 
 @flow(name="forecast-load")
 def load(
-    validation: Validation,
-    parsed: Parsed,
+    checked: CheckedRun,
+    staged: StagedRun,
     files: list[FileOutcome],
     raw_objects: list[RawObject],
     params: RunParams,
     run_id: str,
-) -> tuple[MigrationReport, LatencyReport, int]:
-    """Load validated observations into MongoDB (reconciled, gold refreshed for the days
-    touched), quarantine refusals, record the settled contents in the load ledger, time the
-    standard queries."""
+) -> Loaded:
+    """Load validated observations into MongoDB one partition at a time, quarantine refusals,
+    record the settled contents in the load ledger, time the standard queries."""
     prepare_collections(params.mongo_block)
-    migration, refusals = upsert_observations(validation, parsed, params.mongo_block, run_id)
-    quarantine_refusals(validation, refusals, raw_objects, params.window, params.lake_block, run_id)
+    loads = [
+        load_partition(partition, staged, params.mongo_block, params.work_dir, run_id)
+        for partition in checked.partitions
+    ]
+    migration = merge_loads(loads)
+    quarantine_refusals(raw_objects, params.window, params.lake_block, params.work_dir, run_id)
     recorded = record_ledger(
-        files, validation, refusals, migration, params.window, params.ledger_recording, run_id
+        files, checked, loads, migration, params.window, params.ledger_recording, run_id
     )
     latency = measure_latency(
         params.mongo_block, params.latency_iterations, params.latency_budget_s,
         params.latency_row_cap,
     )  # fmt: skip
-    return migration, latency, recorded
+    return Loaded(migration, latency, recorded)

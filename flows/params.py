@@ -10,6 +10,7 @@ from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
 from forecast.landing import LandingConfig
 from forecast.rules import DEFAULT_MAX_REJECTION_RATE
 from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
+from forecast.sources.limits import Limits
 from forecast.validate import Window
 from tasks.config import LedgerQuery
 
@@ -67,7 +68,29 @@ class RunParams(BaseModel):
         default=PRODUCTION_BASE_URL, description="InfoClimat open-data API base URL."
     )
     max_file_bytes: int = Field(
-        default=50 * 1024 * 1024, ge=1, description="Landing files larger than this are refused."
+        default=1024 * 1024 * 1024, ge=1,
+        description="Landing files (and API bodies) larger than this are refused unread.",
+    )  # fmt: skip
+    max_uncompressed_bytes: int = Field(
+        default=4 * 1024 * 1024 * 1024, ge=1,
+        description="A workbook (zip) declaring more data than this is refused (zip-bomb guard).",
+    )  # fmt: skip
+    max_compression_ratio: float = Field(
+        default=200.0,
+        gt=1.0,
+        description="A workbook member compressed better than this is refused.",
+    )
+    max_rows_per_sheet: int = Field(
+        default=20_000, ge=1, description="A day (sheet or CSV export) with more rows is refused."
+    )
+    partition_rows: int = Field(
+        default=100_000, ge=1_000,
+        description="Observations validated and loaded together (bounds the run's memory).",
+    )  # fmt: skip
+    work_dir: str | None = Field(
+        default=None,
+        description="Local directory for staged parses and scratch files; default: the system "
+        "temporary directory's forecast-work.",
     )
 
     max_rejection_rate: float = Field(
@@ -135,6 +158,14 @@ class RunParams(BaseModel):
     def ledger_recording(self) -> LedgerQuery:
         """What this run records in the load ledger under (always, forced or not)."""
         return LedgerQuery(self.mongo_block, self.max_rejection_rate, self.neighbour_km)
+
+    @property
+    def limits(self) -> Limits:
+        """The resource limits every parser of this run applies."""
+        return Limits(
+            max_file_bytes=self.max_file_bytes, max_uncompressed_bytes=self.max_uncompressed_bytes,
+            max_compression_ratio=self.max_compression_ratio, max_rows_per_sheet=self.max_rows_per_sheet,
+        )  # fmt: skip
 
     @property
     def window(self) -> Window:

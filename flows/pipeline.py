@@ -10,38 +10,50 @@ from prefect.runtime import flow_run
 from flows.ingest import ingest
 from flows.load import load
 from flows.params import RunParams
+from flows.tracking import RunTracker
 from flows.transform import transform
 from flows.validate import validate
 from forecast.errors import RejectionThresholdExceeded
-from forecast.reports import RunStatus, Stopwatch, build_run_status
-from tasks.reports import publish_reports, record_requeue
+from forecast.reports import RunStatus, build_run_status
+from tasks.config import run_directory
+from tasks.reports import clean_work, publish_reports, record_requeue
 
 
 @flow(name="forecast-pipeline")
 def forecast_pipeline(params: RunParams) -> RunStatus:
     """Ingest, transform, validate and load weather observations for a date window.
 
-    Fails (after loading and reporting everything else) when station-days exceed the rejection
-    threshold; those are held in rejected/ for ``forecast requeue``.
+    A stage that raises leaves the run's status (failed, where, why, what was loaded) before
+    the run fails. Fails too (after loading and reporting everything else) when station-days
+    exceed the rejection threshold; those are held in rejected/ for ``forecast requeue``.
     """
-    run_id, started_at, clock = str(flow_run.get_id() or "local"), datetime.now(UTC), Stopwatch()
+    started_at = datetime.now(UTC)
     params = params.resolved(started_at.date())
-    with clock("ingest"):
-        raw_objects = ingest(params, run_id)
-    with clock("transform"):
-        parsed, files = transform(raw_objects, params, run_id)
-    with clock("validate"):
-        validation, quality = validate(parsed, raw_objects, params, run_id)
-    with clock("load"):
-        migration, latency, recorded = load(validation, parsed, files, raw_objects, params, run_id)
+    run = RunTracker(params, str(flow_run.get_id() or "local"), started_at)
+    with run.stage("ingest"):
+        raw_objects = ingest(params, run.run_id)
+    with run.stage("transform"):
+        staged, run.files = transform(raw_objects, params, run.run_id)
+    with run.stage("validate"):
+        checked = validate(staged, raw_objects, params, run.run_id)
+        run.quality = checked.quality.kpis()
+    with run.stage("load"):
+        loaded = load(checked, staged, run.files, raw_objects, params, run.run_id)
     status = build_run_status(
-        run_id=run_id, started_at=started_at, finished_at=datetime.now(UTC), window=params.window,
-        files=files, quality=quality, migration=migration, held=validation.threshold_message(),
-        stages=clock.stages | {"latency": latency.duration_s or 0.0}, ledger_recorded=recorded,
+        run_id=run.run_id, started_at=started_at, finished_at=datetime.now(UTC),
+        window=params.window, files=run.files, quality=checked.quality,
+        migration=loaded.migration, held=checked.threshold_message(),
+        stages=run.clock.stages | {"latency": loaded.latency.duration_s or 0.0},
+        ledger_recorded=loaded.recorded,
     )  # fmt: skip
-    publish_reports(status, quality, migration, latency, params.lake_block)
-    if params.requeue_run:
-        record_requeue(params.requeue_run, status, params.lake_block)
+    with run.stage("report"):
+        publish_reports(
+            status, checked.quality, loaded.migration, loaded.latency, params.lake_block
+        )
+        if params.requeue_run:
+            record_requeue(params.requeue_run, status, params.lake_block)
     if status.held:
         raise RejectionThresholdExceeded(status.held, status)
+    if status.status == "success":
+        clean_work(str(run_directory(params.work_dir, run.run_id)), staged.directories())
     return status

@@ -1,4 +1,5 @@
-"""Transform subflow: raw objects -> one canonical Arrow table (per-file failures kept apart)."""
+"""Transform subflow: raw objects -> staged chunks of canonical observations (per-file failures
+kept apart)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,24 @@ from prefect import flow
 from flows.params import RunParams
 from forecast.ingest import RawObject, unique_contents
 from forecast.reports import FileOutcome, per_input
-from forecast.sources.common import Parsed
-from tasks.transform import (
-    combine,
-    file_outcomes,
-    parse_raw_object,
-    record_outcomes,
-    select_for_window,
-)
+from forecast.staging import StagedRun
+from tasks.transform import record_outcomes, select_for_window, stage_raw_object, staged_outcomes
 
 
 @flow(name="forecast-transform")
 def transform(
     raw_objects: list[RawObject], params: RunParams, run_id: str
-) -> tuple[Parsed, list[FileOutcome]]:
-    """Parse each content the window needs once (cached by content); a bad file fails alone."""
+) -> tuple[StagedRun, list[FileOutcome]]:
+    """Parse each content the window needs once (staged on disk by content); a bad file fails
+    alone."""
     selected, skipped = select_for_window(
         unique_contents(raw_objects), params.window, params.lake_block, params.ledger_query
     )
-    futures = [parse_raw_object.submit(record, params.lake_block) for record in selected]
-    parsed, outcomes = file_outcomes(selected, futures)
+    futures = [
+        stage_raw_object.submit(record, params.lake_block, params.work_dir, run_id, params.limits)
+        for record in selected
+    ]
+    staged, outcomes = staged_outcomes(selected, futures)
     files = per_input(raw_objects, skipped + outcomes)
     record_outcomes(files, params.lake_block, run_id)
-    return combine(parsed), files
+    return StagedRun(tuple(staged)), files

@@ -1,5 +1,5 @@
-"""Validate subflow: rules, scores, anomalies, quarantine; valid rows to processed/, rejects to
-rejected/, and the run's quality report."""
+"""Validate subflow: partition by partition, rules, scores, anomalies, quarantine; valid rows to
+processed/ (one file per source-day), rejects to rejected/, and the run's quality report."""
 
 from __future__ import annotations
 
@@ -7,19 +7,32 @@ from prefect import flow
 
 from flows.params import RunParams
 from forecast.ingest import RawObject
-from forecast.quality import QualityReport
-from forecast.sources.common import Parsed
-from forecast.validate import Validation
-from tasks.validate import report_quality, validate_observations, write_zones
+from forecast.partitions import CheckedRun
+from forecast.staging import StagedRun
+from tasks.validate import (
+    check_partition,
+    merge_quality,
+    partition_rows,
+    plan_partitions,
+    report_partition,
+    stage_partition,
+    write_zones,
+)
 
 
 @flow(name="forecast-validate")
 def validate(
-    parsed: Parsed, raw_objects: list[RawObject], params: RunParams, run_id: str
-) -> tuple[Validation, QualityReport]:
-    """Validate the run's observations, write both zones and report their quality."""
-    validation = validate_observations(
-        parsed, params.window, params.max_rejection_rate, params.neighbour_km
-    )
-    write_zones(validation, raw_objects, params.window, params.lake_block, run_id)
-    return validation, report_quality(parsed, validation, params.window)
+    staged: StagedRun, raw_objects: list[RawObject], params: RunParams, run_id: str
+) -> CheckedRun:
+    """Validate the run's observations one partition at a time, write both zones and report
+    their quality (one partition's rows in memory at a time)."""
+    checked, reports = [], []
+    for partition in plan_partitions(staged, params.partition_rows, params.neighbour_km):
+        rows = partition_rows(staged, partition)
+        validation = check_partition(
+            rows, staged, partition, params.window, params.max_rejection_rate, params.neighbour_km
+        )
+        checked.append(stage_partition(validation, partition, params.work_dir, run_id))
+        reports.append(report_partition(rows, validation, staged, partition, params.window))
+    write_zones(checked, raw_objects, params.window, params.lake_block, params.work_dir, run_id)
+    return CheckedRun(tuple(checked), merge_quality(reports, params.max_rejection_rate))

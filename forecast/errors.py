@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class ForecastError(Exception):
     """Base class of every error the pipeline raises on purpose."""
@@ -70,3 +72,27 @@ def is_transient(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__
     return False
+
+
+class RunFailed(ForecastError):
+    """A run failed in one of its stages; ``status`` is the run status it published first."""
+
+    def __init__(self, message: str, status: object = None, stage: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.stage = stage
+
+
+_INTERNALS = (", full error:", "\nTraceback")
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s]*@")
+
+
+def one_line(exc: BaseException) -> str:
+    """Return ``Type: message`` of an exception on one line, without a driver's internal reply
+    (pymongo appends ``full error: {...}`` with cluster times and signatures) or URI
+    credentials."""
+    text = str(exc)
+    for marker in _INTERNALS:
+        text = text.split(marker, 1)[0]
+    text = _USERINFO.sub(r"\1***@", " ".join(text.split()))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

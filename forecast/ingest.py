@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -28,7 +29,8 @@ from forecast.lake import Lake
 from forecast.landing import Landing, LandingFile, LocalLanding
 
 RAW = "raw"
-DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
+BLOCK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,23 @@ def manifest_key(run_id: str, ingest_date: str) -> str:
     return f"_manifests/ingest_date={ingest_date}/run={run_id}.json"
 
 
+def too_large(size: int, max_bytes: int) -> str:
+    """The refusal of a file over the size limit, naming the run parameter and the CLI flag."""
+    return (
+        f"file is {size} bytes, over the limit max_file_bytes = {max_bytes} "
+        "(run parameter max_file_bytes, forecast run --max-file-bytes)"
+    )
+
+
+def sha256_of(path: Path) -> str:
+    """Return the sha256 of a local file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def ingest_file(
     lake: Lake,
     landing: Landing,
@@ -121,28 +140,58 @@ def ingest_file(
     *,
     run_id: str,
     now: datetime,
+    scratch: Path | None = None,
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> RawObject:
     """Copy a landing file into the raw zone unless the same content is already there.
 
-    A file larger than ``max_bytes`` is refused (not read, not copied); the landing file is
-    left as it is and the record says why.
+    The file is streamed through ``scratch`` (a local directory, default the system temporary
+    one): downloaded, hashed and
+    stored in bounded blocks, never held in memory whole. A file larger than ``max_bytes`` is
+    refused (not read, not copied); the landing file is left as it is and the record says why.
     """
-    size = file.size  # the listing's size: an oversized file is refused without being read
-    content = landing.read(file) if size <= max_bytes else b""
-    size = len(content) if size <= max_bytes else size
-    if size > max_bytes:
-        error = f"file is {size} bytes, over the {max_bytes}-byte limit"
-        return refused(file.source, file.name, file.location, run_id, now, error, size=size)
-    return ingest_bytes(
-        lake,
-        content,
-        source=file.source,
-        name=file.name,
-        origin=file.location,
+    if file.size > max_bytes:  # the listing's size: refused without being read
+        error = too_large(file.size, max_bytes)
+        return refused(file.source, file.name, file.location, run_id, now, error, size=file.size)
+    scratch = scratch or Path(tempfile.gettempdir())
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="landing-") as spool:
+        local = Path(spool) / "content"
+        landing.download(file, local)
+        size = local.stat().st_size
+        if size > max_bytes:  # grew since it was listed
+            error = too_large(size, max_bytes)
+            return refused(file.source, file.name, file.location, run_id, now, error, size=size)
+        return ingest_path(
+            lake, local, source=file.source, name=file.name, origin=file.location,
+            run_id=run_id, now=now,
+        )  # fmt: skip
+
+
+def ingest_path(
+    lake: Lake, path: Path, *, source: str, name: str, origin: str, run_id: str, now: datetime
+) -> RawObject:
+    """Store a local file in the raw zone once (claim-first, conditional writes), streamed."""
+    sha256 = sha256_of(path)
+    record = RawObject(
+        source=source,
+        name=name,
+        raw_key=raw_key(source, now.date().isoformat(), sha256, name),
+        sha256=sha256,
+        size=path.stat().st_size,
+        ingested_at=now.isoformat(),
         run_id=run_id,
-        now=now,
+        status="ingested",
+        landing=origin,
     )
+    if not lake.write_new(RAW, index_key(sha256), _json(record.to_dict())):
+        previous = RawObject.from_dict(lake.read_json(RAW, index_key(sha256)))
+        record = dataclasses.replace(
+            previous, run_id=run_id, status="already_ingested", landing=origin
+        )
+    if not lake.exists(RAW, record.raw_key):
+        lake.put_file_new(RAW, record.raw_key, path)  # first copy, or repair of an unfinished claim
+    return record
 
 
 def ingest_bytes(
@@ -180,6 +229,26 @@ def refused(
 
 def _json(value: object) -> bytes:
     return json.dumps(value, indent=2, sort_keys=True, default=str).encode()
+
+
+def local_raw(lake: Lake, record: RawObject, scratch: Path) -> Path:
+    """Return a local path holding a raw object (streamed from a remote zone), sha256-checked.
+
+    Raises:
+        TransientError: the object is claimed but not written yet (a concurrent run).
+        DataContractError: the stored bytes do not match the recorded sha256.
+    """
+    try:
+        path = lake.local_copy(RAW, record.raw_key, scratch)
+    except FileNotFoundError as exc:
+        raise TransientError(
+            f"raw object {record.raw_key!r} is claimed but not written yet"
+        ) from exc
+    if sha256_of(path) != record.sha256:
+        raise DataContractError(
+            f"raw object {record.raw_key!r} does not match its sha256 {record.sha256}"
+        )
+    return path
 
 
 def read_raw(lake: Lake, record: RawObject) -> bytes:

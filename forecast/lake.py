@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -109,6 +110,14 @@ class BlockZone:
         """Return the keys under ``prefix``."""
         raise TypeError(f"{type(self.block).__name__} cannot list objects")
 
+    def put_file_new(self, key: str, path: Path) -> bool:
+        """Store the local file ``path`` at ``key`` only if absent (generic: read whole)."""
+        return self.write_new(key, path.read_bytes())
+
+    def get_file(self, key: str, target: Path) -> None:
+        """Copy the object at ``key`` to the local file ``target`` (generic: read whole)."""
+        target.write_bytes(self.read(key))
+
 
 class LocalZone(BlockZone):
     """A zone in a local directory (Prefect ``LocalFileSystem``, or anything with ``basepath``)."""
@@ -141,6 +150,30 @@ class LocalZone(BlockZone):
         return sorted(
             k for k in (p.relative_to(base).as_posix() for p in found) if k.startswith(prefix)
         )
+
+    def put_file_new(self, key: str, path: Path) -> bool:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as handle:
+            temporary = Path(handle.name)
+        shutil.copyfile(path, temporary)
+        try:
+            os.link(temporary, target)
+        except FileExistsError:
+            return False
+        finally:
+            temporary.unlink()
+        return True
+
+    def get_file(self, key: str, target: Path) -> None:
+        try:
+            shutil.copyfile(self.root / key, target)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(key) from exc
+
+    def path(self, key: str) -> Path:
+        """The object's local path (a local zone's objects are files already)."""
+        return self.root / key
 
 
 class S3Zone(BlockZone):
@@ -180,6 +213,30 @@ class S3Zone(BlockZone):
                 raise TransientError(f"writing {key} failed: {exc}") from exc
             raise
         return True
+
+    def put_file_new(self, key: str, path: Path) -> bool:
+        try:
+            with path.open("rb") as body:  # streamed by botocore, not read into memory
+                self._client().put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*"
+                )
+        except Exception as exc:
+            if _error_code(exc) in {"PreconditionFailed", "412"}:
+                return False
+            if _is_transient(exc):
+                raise TransientError(f"writing {key} failed: {exc}") from exc
+            raise
+        return True
+
+    def get_file(self, key: str, target: Path) -> None:
+        try:
+            self._client().download_file(self.bucket, self._key(key), str(target))
+        except Exception as exc:
+            if _is_missing(exc):
+                raise FileNotFoundError(key) from exc
+            if _is_transient(exc):
+                raise TransientError(f"reading {key} failed: {exc}") from exc
+            raise
 
     def list(self, prefix: str = "") -> list[str]:
         folder = self._key("")
@@ -240,6 +297,37 @@ class Lake:
     def list(self, zone: str, prefix: str = "") -> list[str]:
         """Return the keys under ``prefix`` in ``zone``."""
         return self._zones[zone].list(prefix)
+
+    def put_file_new(self, zone: str, key: str, path: Path) -> bool:
+        """Store a local file at ``key`` only if nothing is there (streamed where the backend
+        can); return whether it was written."""
+        return self._zones[zone].put_file_new(key, path)
+
+    def local_copy(self, zone: str, key: str, scratch: Path) -> Path:
+        """Return a local path holding the object: the object itself for a local zone, else a
+        streamed download into ``scratch``.
+
+        Raises:
+            FileNotFoundError: there is no such object.
+        """
+        backend = self._zones[zone]
+        if isinstance(backend, LocalZone):
+            path = backend.path(key)
+            if not path.is_file():
+                raise FileNotFoundError(f"{zone}/{key}")
+            return path
+        target = scratch / key.replace("/", "_")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            backend.get_file(key, target)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{zone}/{key}") from exc
+        return target
+
+    def write_parquet_file(self, zone: str, key: str, path: Path) -> str:
+        """Store a local Parquet file at ``key`` (replacing it)."""
+        self._zones[zone].write(key, path.read_bytes())
+        return key
 
     def write_json(self, zone: str, key: str, value: Any) -> str:
         """Write ``value`` as indented UTF-8 JSON."""

@@ -8,6 +8,7 @@ caller (built from a prefect-aws credentials block), so this module never constr
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -25,7 +26,7 @@ class LandingConfig:
     uri: str
     aws_block: str | None = None
     endpoint_url: str | None = None
-    max_file_bytes: int = 50 * 1024 * 1024
+    max_file_bytes: int = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class Landing(Protocol):
 
     def read(self, file: LandingFile) -> bytes: ...
 
+    def download(self, file: LandingFile, target: Path) -> None: ...
+
 
 class LocalLanding:
     """A landing directory on this machine."""
@@ -89,6 +92,10 @@ class LocalLanding:
     def read(self, file: LandingFile) -> bytes:
         """Return the file's bytes."""
         return Path(file.location).read_bytes()
+
+    def download(self, file: LandingFile, target: Path) -> None:
+        """Copy the file to ``target`` (streamed, in bounded blocks)."""
+        shutil.copyfile(file.location, target)
 
 
 class S3Landing:
@@ -126,6 +133,14 @@ class S3Landing:
         key = file.location.removeprefix(f"s3://{self.bucket}/")
         try:
             return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except Exception as exc:
+            raise _translate(exc, f"reading {file.location}") from exc
+
+    def download(self, file: LandingFile, target: Path) -> None:
+        """Copy the object to ``target`` (a streamed, multipart-capable download)."""
+        key = file.location.removeprefix(f"s3://{self.bucket}/")
+        try:
+            self.client.download_file(self.bucket, key, str(target))
         except Exception as exc:
             raise _translate(exc, f"reading {file.location}") from exc
 

@@ -22,11 +22,8 @@ together, as before.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from forecast.validate import Window
 
@@ -68,35 +65,21 @@ def key(sha256: str, fingerprint: str, window: Window) -> str:
     return f"{sha256}:{fingerprint}:{bounds['start'] or '-'}:{bounds['end'] or '-'}"
 
 
-HELD_RULE = "rejection_threshold"
-
-
 def settled_contents(
     parsed: Iterable[str],
-    valid: pa.Table,
-    refused_rows: Sequence[int],
-    rejected: pa.Table,
+    documents: Mapping[str, int],
+    refused: Iterable[str],
+    held: Iterable[str],
     reconciled: bool,
 ) -> dict[str, int]:
     """Return {content sha256: documents loaded} for the parsed contents that may be recorded.
 
-    ``valid`` is the validated table the load planned from; ``refused_rows`` index it (documents
-    MongoDB refused); ``rejected`` is the validation quarantine, where the rows of held
-    station-days carry the rule ``rejection_threshold`` (a content with such rows is not settled:
-    the next run must hold it again, or load it once the threshold or the source changed).
+    ``documents`` counts the validated documents of each content; ``refused`` names the contents
+    with a document MongoDB refused, ``held`` those with rows held back by the rejection
+    threshold (the next run must hold them again, or load them once the threshold or the source
+    changed). Nothing is settled when the reconciliation found a difference.
     """
     if not reconciled:
         return {}
-    contents = set(parsed)
-    shas = valid.column("raw_sha256")
-    if refused_rows:
-        refused = pc.unique(shas.take(pa.array(list(refused_rows), pa.int64()))).to_pylist()
-        contents -= set(refused)
-    if rejected.num_rows:
-        rules = rejected.column("reject_rules")
-        flat, parents = pc.list_flatten(rules), pc.list_parent_indices(rules)
-        held_rows = pc.unique(parents.filter(pc.equal(flat, HELD_RULE)))
-        contents -= set(pc.unique(rejected.column("raw_sha256").take(held_rows)).to_pylist())
-    counts = pc.value_counts(shas).to_pylist() if valid.num_rows else []
-    loaded = {c["values"]: c["counts"] for c in counts}
-    return {sha: loaded.get(sha, 0) for sha in sorted(contents)}
+    contents = set(parsed) - set(refused) - set(held)
+    return {sha: int(documents.get(sha, 0)) for sha in sorted(contents)}

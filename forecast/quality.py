@@ -7,6 +7,7 @@ records_validated + records_rejected + records_held``; each term is counted from
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -342,4 +343,36 @@ def quality_report(
         stations=rows, measurements=measurements, issues=_issues(validation, outside),
         findings=validation.findings, held=validation.held, completeness=report,
         max_rejection_rate=validation.max_rejection_rate,
+    )  # fmt: skip
+
+
+def merge_reports(reports: Sequence[QualityReport], max_rejection_rate: float) -> QualityReport:
+    """Return one run's report from the reports of its partitions (disjoint stations).
+
+    Station, measurement and completeness rows are joined (sorted by station); issues of the
+    same rule add up their counts and keep the first examples.
+    """
+    issues: dict[tuple[str, str], Issue] = {}
+    for report in reports:
+        for issue in report.issues:
+            key = (issue.rule, issue.severity)
+            if key in issues:
+                earlier = issues[key]
+                examples = (earlier.examples + issue.examples)[:EXAMPLES]
+                issues[key] = Issue(
+                    issue.rule, issue.severity, earlier.count + issue.count, examples
+                )
+            else:
+                issues[key] = issue
+    ordered = tuple(sorted(issues.values(), key=lambda i: (-i.count, i.rule)))
+    return QualityReport(
+        stations=tuple(sorted((s for r in reports for s in r.stations), key=lambda s: s.station_id)),
+        measurements=tuple(sorted((m for r in reports for m in r.measurements),
+                                  key=lambda m: (m.station_id, m.measurement))),
+        issues=ordered,
+        findings=tuple(f for r in reports for f in r.findings),
+        held=tuple(h for r in reports for h in r.held),
+        completeness=Completeness(tuple(sorted(
+            (c for r in reports for c in r.completeness.stations), key=lambda c: c.station_id))),
+        max_rejection_rate=max_rejection_rate,
     )  # fmt: skip

@@ -123,6 +123,33 @@ def migration_report(
     )
 
 
+def merge_migrations(reports: Sequence[MigrationReport]) -> MigrationReport:
+    """Return one run's migration report from its partitions' (counts and times add up)."""
+    if not reports:
+        return migration_report(LoadCounts(), 0.0, 0, Reconciliation())
+    checks = [r.reconciliation for r in reports if r.reconciliation is not None]
+    gold: dict[str, int] = {}
+    timings: dict[str, float] = {}
+    for report in reports:
+        for key, value in report.gold.items():
+            gold[key] = gold.get(key, 0) + value
+        for key, seconds in report.timings.items():
+            timings[key] = round(timings.get(key, 0.0) + seconds, 3)
+    total = Reconciliation()
+    for check in checks:
+        total = total + check
+    return MigrationReport(
+        input=sum(r.input for r in reports), inserted=sum(r.inserted for r in reports),
+        updated=sum(r.updated for r in reports), unchanged=sum(r.unchanged for r in reports),
+        failed=sum(r.failed for r in reports), duration_s=sum(r.duration_s for r in reports),
+        stations_upserted=sum(r.stations_upserted for r in reports),
+        failures=tuple(f for r in reports for f in r.failures)[:100],
+        batches=sum(r.batches for r in reports), retries=sum(r.retries for r in reports),
+        reconciliation=total if checks else None, gold=gold, timings=timings,
+        validated_by=reports[0].validated_by,
+    )  # fmt: skip
+
+
 def with_gold(report: MigrationReport, gold: GoldCounts) -> MigrationReport:
     """Return the migration report with what the gold refresh wrote."""
     counts = {"station_days": gold.days, "hourly_documents": gold.hourly_documents,
@@ -265,6 +292,18 @@ def file_outcome(
     )  # fmt: skip
 
 
+def staged_outcome(record: Any, staged: Any) -> FileOutcome:
+    """Return the outcome of a raw object parsed into a ``staging.StagedContent``."""
+    return FileOutcome(
+        name=record.name, source=record.source, sha256=record.sha256, raw_key=record.raw_key,
+        ingest_status=record.status, error=None, status="parsed",
+        stations=tuple(sorted(staged.station_rows)), first_observation=staged.first_observation,
+        last_observation=staged.last_observation, observations=staged.rows,
+        drift=tuple(staged.drift), landing=record.landing, size=record.size,
+        ingested_at=record.ingested_at, run_id=record.run_id,
+    )  # fmt: skip
+
+
 def per_input(records: Sequence[Any], outcomes: Sequence[FileOutcome]) -> list[FileOutcome]:
     """Return one outcome per input record, from outcomes computed once per content.
 
@@ -308,6 +347,7 @@ class RunStatus:
     held: str | None = None  # why station-days were held back (rejection threshold)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
     ledger_recorded: int = 0  # contents this run recorded in the load ledger
+    failure: dict[str, str] | None = None  # status "failed": {"stage", "cause"}
 
     def ledger(self) -> dict[str, Any]:
         """Return what the load ledger did: contents skipped (by the run that loaded them)
@@ -338,6 +378,7 @@ class RunStatus:
             "migration": self.migration,
             "held": self.held,
             "stages": self.stages,
+            "failure": self.failure,
             "ledger": self.ledger(),
             "reports": self.reports,
         }
@@ -410,3 +451,26 @@ def build_run_status(
         migration=migration.to_dict(),
         held=held,
     )
+
+
+def failed_run_status(
+    *,
+    run_id: str,
+    started_at: datetime,
+    finished_at: datetime,
+    window: Window,
+    stage: str,
+    cause: str,
+    files: Sequence[FileOutcome] = (),
+    quality: dict[str, Any] | None = None,
+    migration: dict[str, Any] | None = None,
+    stages: dict[str, float] | None = None,
+) -> RunStatus:
+    """Return the status of a run that failed in ``stage``: the one-line cause and what it had
+    done so far (files, quality counts, documents loaded)."""
+    return RunStatus(
+        run_id=run_id, status="failed", started_at=started_at, finished_at=finished_at,
+        window=window.to_dict(), files=tuple(files), quality=dict(quality or {}),
+        migration=dict(migration or {}), stages=dict(stages or {}),
+        failure={"stage": stage, "cause": cause},
+    )  # fmt: skip

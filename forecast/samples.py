@@ -636,10 +636,11 @@ def write_month_landing(
     infoclimat_files: int = 2,
     first_day: date = date(2024, 11, 1),
     seed: int = 11,
+    wu_days: int | None = None,
 ) -> list[SampleFile]:
     """Write a benchmark landing set: ``stations`` 10-minute InfoClimat stations over ``days``
     UTC days, split into ``infoclimat_files`` exports, and the two WU workbooks with one sheet
-    per local day (``days`` sheets of 288 rows).
+    per local day (``wu_days`` sheets of 288 rows, default ``days``).
 
     With the defaults: 60 x 4,320 + 2 x 8,640 = 276,480 observations, two ~32 MiB JSON files
     and two 30-sheet workbooks, from 2024-11-01 (no DST change inside). The same arguments

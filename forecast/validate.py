@@ -469,3 +469,44 @@ def validate(
         collapsed=_collapsed_counts(observations, duplicates.collapsed), findings=findings,
         held=holds, max_rejection_rate=max_rejection_rate,
     )  # fmt: skip
+
+
+def _of_stations(table: pa.Table, stations: pa.Array) -> pa.Table:
+    return table.filter(pc.is_in(table.column("station_id"), value_set=stations))
+
+
+def validate_partition(
+    observations: pa.Table,
+    core: Sequence[str],
+    window: Window | None = None,
+    *,
+    stations: pa.Table | None = None,
+    now: datetime | None = None,
+    max_rejection_rate: float = DEFAULT_MAX_REJECTION_RATE,
+    neighbour_km: float | None = None,
+) -> Validation:
+    """Validate a partition's rows and keep the results of its ``core`` stations only.
+
+    ``observations`` holds the core stations' rows and those of their neighbours in other
+    partitions (context for the cross-station rule, see ``forecast.partitions``): every rule
+    sees them, and their outcomes are left to their own partition.
+    """
+    wanted = pa.array(sorted(set(core)), pa.string())
+    result = validate(
+        observations, window, stations=stations, now=now,
+        max_rejection_rate=max_rejection_rate, neighbour_km=neighbour_km,
+    )  # fmt: skip
+    own = _of_stations(observations, wanted)
+    outside = 0
+    if window is not None and (window.start or window.end):
+        mask = in_window(own, window).to_numpy(zero_copy_only=False)
+        outside = own.num_rows - int(np.count_nonzero(mask))
+    keep = set(core)
+    return Validation(
+        valid=_of_stations(result.valid, wanted), rejected=_of_stations(result.rejected, wanted),
+        outside_window=outside,
+        collapsed={k: v for k, v in result.collapsed.items() if k in keep},
+        findings=tuple(f for f in result.findings if f.station_id in keep),
+        held=tuple(h for h in result.held if h.station_id in keep),
+        max_rejection_rate=max_rejection_rate,
+    )  # fmt: skip

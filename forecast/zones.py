@@ -1,49 +1,84 @@
-"""Where validated and rejected observations go in the lake, and how they are partitioned."""
+"""Where validated and rejected observations go in the lake, and how they are partitioned.
+
+The processed zone is a hive-partitioned dataset, ``source=<source>/date=<UTC date>/`` with one
+Parquet file per source-day and run (named by the raw contents of its rows): pyarrow, pandas and
+DuckDB read it as one dataset (``pyarrow.dataset.dataset(root, partitioning="hive")``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from forecast.ingest import RawObject
 from forecast.lake import Lake
 
+ROW_GROUP_ROWS = 128_000
+"""Rows per row group of a processed file: large enough for scans, small enough to skip."""
 
-def processed_partitions(valid: pa.Table) -> list[tuple[str, pa.Table]]:
-    """Return (key, rows) per source, station, UTC date and raw file.
 
-    Keys are deterministic: reprocessing the same raw file rewrites the same objects with the
-    same rows, and a later file for the same station-day adds its own object beside them.
-    """
+def day_parts(valid: pa.Table) -> list[tuple[str, str, pa.Table]]:
+    """Return (source, UTC date, rows) of validated rows, one entry per source and day."""
     if valid.num_rows == 0:
         return []
     day = pc.strftime(valid.column("timestamp"), format="%Y-%m-%d")
-    keyed = valid.append_column("_date", day)
-    groups = (
-        keyed.group_by(["source", "station_id", "_date", "raw_sha256"]).aggregate([]).to_pylist()
+    pairs = (
+        pa.table({"source": valid.column("source"), "day": day})
+        .group_by(["source", "day"])
+        .aggregate([])
+        .to_pylist()
     )
-    partitions = []
-    for group in sorted(
-        groups, key=lambda g: (g["source"], g["station_id"], g["_date"], g["raw_sha256"])
-    ):
-        mask = pc.and_(
-            pc.and_(
-                pc.equal(keyed.column("station_id"), group["station_id"]),
-                pc.equal(keyed.column("_date"), group["_date"]),
-            ),
-            pc.equal(keyed.column("raw_sha256"), group["raw_sha256"]),
+    found = []
+    for pair in sorted(pairs, key=lambda p: (p["source"], p["day"])):
+        mask = pc.and_(pc.equal(valid.column("source"), pair["source"]), pc.equal(day, pair["day"]))
+        found.append((pair["source"], pair["day"], valid.filter(mask)))
+    return found
+
+
+def processed_key(source: str, day: str, rows: pa.Table) -> str:
+    """Return the processed-zone key of one source-day of a run: hive partitions ``source=`` and
+    ``date=``, one file named by the raw contents its rows came from, so reprocessing the same
+    inputs rewrites the same object and other inputs for that day add their own."""
+    shas = sorted(pc.unique(rows.column("raw_sha256")).to_pylist())
+    name = hashlib.sha256("\n".join(shas).encode()).hexdigest()[:16]
+    return f"source={source}/date={day}/part-{name}.parquet"
+
+
+def stage_days(directory: Path, partition: int, valid: pa.Table) -> list[tuple[str, str]]:
+    """Write a partition's validated rows to ``directory``, one local file per source-day;
+    return the (source, day) pairs written."""
+    written = []
+    for source, day, rows in day_parts(valid):
+        target = directory / f"source={source}" / f"date={day}"
+        target.mkdir(parents=True, exist_ok=True)
+        pq.write_table(rows, target / f"part-{partition:05d}.parquet", compression="zstd")
+        written.append((source, day))
+    return written
+
+
+def write_processed_days(lake: Lake, directory: Path, days: Iterable[tuple[str, str]]) -> list[str]:
+    """Write one processed-zone Parquet file per source-day from the partitions' staged files.
+
+    One day is in memory at a time; each file holds one row group per ``ROW_GROUP_ROWS`` rows.
+    """
+    keys = []
+    for source, day in sorted(set(days)):
+        folder = directory / f"source={source}" / f"date={day}"
+        rows = pa.concat_tables(
+            pq.read_table(path) for path in sorted(folder.glob("part-*.parquet"))
         )
-        key = f"source={group['source']}/station={group['station_id']}/date={group['_date']}/{group['raw_sha256'][:16]}.parquet"
-        partitions.append((key, valid.filter(mask)))
-    return partitions
-
-
-def write_processed(lake: Lake, valid: pa.Table) -> list[str]:
-    """Write validated observations to the processed zone; return the keys written."""
-    return [lake.write_parquet("processed", key, rows) for key, rows in processed_partitions(valid)]
+        rows = rows.sort_by([("station_id", "ascending"), ("timestamp", "ascending")])
+        buffer = io.BytesIO()
+        pq.write_table(rows, buffer, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        keys.append(lake.write("processed", processed_key(source, day, rows), buffer.getvalue()))
+    return keys
 
 
 def rejected_key(run_id: str, run_date: str, part: str = "") -> str:

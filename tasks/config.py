@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -138,3 +139,14 @@ def ledger_lookup(query: LedgerQuery, records: Sequence[Any], window: Window) ->
     with connect(target) as client:
         found = mongo_ledger.lookup(client, target, list(keys))
     return {keys[k]: str(entry.get("run_id")) for k, entry in found.items()}
+
+
+def work_root(work_dir: str | None) -> Path:
+    """The local directory of staged contents and run scratch space (``work_dir``, default the
+    system temporary directory's ``forecast-work``)."""
+    return Path(work_dir) if work_dir else Path(tempfile.gettempdir()) / "forecast-work"
+
+
+def run_directory(work_dir: str | None, run_id: str) -> Path:
+    """A run's own scratch directory under the work root (removed when the run succeeds)."""
+    return work_root(work_dir) / f"run={run_id}"

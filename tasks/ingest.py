@@ -20,7 +20,7 @@ from forecast.sources.infoclimat_api import (
     request_url,
 )
 from forecast.validate import Window
-from tasks.config import load_lake, load_landing, load_secret, retry_transient
+from tasks.config import load_lake, load_landing, load_secret, retry_transient, run_directory
 
 
 @task(
@@ -52,15 +52,21 @@ def discover_landing(config: LandingConfig) -> list[LandingFile]:
     retry_condition_fn=retry_transient,
 )
 def copy_to_raw(
-    landing_file: LandingFile, config: LandingConfig, lake_block: str, run_id: str
+    landing_file: LandingFile,
+    config: LandingConfig,
+    lake_block: str,
+    run_id: str,
+    work_dir: str | None = None,
 ) -> RawObject:
-    """Copy one landing file into the raw zone unless its content is already there."""
+    """Copy one landing file into the raw zone unless its content is already there (streamed
+    through the run's scratch directory)."""
     record = ingest.ingest_file(
         load_lake(lake_block),
         load_landing(config),
         landing_file,
         run_id=run_id,
         now=datetime.now(UTC),
+        scratch=run_directory(work_dir, run_id) / "landing",
         max_bytes=config.max_file_bytes,
     )
     get_run_logger().info(

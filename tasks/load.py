@@ -1,35 +1,41 @@
-"""Load tasks: collection setup, idempotent upserts, query latency."""
+"""Load tasks: collection setup, per-partition loads, quarantine, ledger, query latency."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from forecast import ledger, mongo, zones
+from forecast import ledger, mongo, progress, zones
 from forecast.documents import RunContext, write_plan
 from forecast.ingest import RawObject
 from forecast.mongo import ledger as mongo_ledger
 from forecast.mongo.latency import Budget, measuring_client
-from forecast.mongo.load import Refusal
 from forecast.mongo.stage import run_stage
+from forecast.partitions import CheckedPartition, CheckedRun
 from forecast.reports import (
     FileOutcome,
     LatencyReport,
     MigrationReport,
+    merge_migrations,
     migration_report,
     with_gold,
 )
-from forecast.sources.common import Parsed
-from forecast.validate import Validation, Window, refused
+from forecast.staging import StagedRun
+from forecast.validate import Window, refused
 from tasks.config import (
     LedgerQuery,
     ledger_fingerprint,
     load_lake,
     load_mongo,
     retry_transient,
+    run_directory,
 )
 
 
@@ -48,32 +54,78 @@ def prepare_collections(mongo_block: str) -> mongo.Setup:
     return setup
 
 
-# Reruns are safe: every write is an upsert of a deterministic _id, so a retry after a
-# transient failure converges on the same collection.
+@dataclass(frozen=True)
+class PartitionLoad:
+    """What loading one partition did: its migration report, and which contents had documents
+    refused (not settled for the ledger) or loaded (documents per content)."""
+
+    index: int
+    migration: MigrationReport
+    refused_rows: int
+    refused_contents: tuple[str, ...]
+    documents: dict[str, int]
+
+
+# Reruns are safe: a document is inserted only if absent and updated only if it differs, by a
+# deterministic _id, so a retry after a transient failure converges on the same collection.
 @task(
     cache_policy=NO_CACHE,
     retries=3,
     retry_delay_seconds=[5, 20, 60],
     retry_condition_fn=retry_transient,
 )
-def upsert_observations(
-    validation: Validation, parsed: Parsed, mongo_block: str, run_id: str
-) -> tuple[MigrationReport, list[Refusal]]:
-    """Load stations and validated observations, reconcile them and refresh their gold."""
+def load_partition(
+    partition: CheckedPartition, staged: StagedRun, mongo_block: str, work_dir: str | None,
+    run_id: str,
+) -> PartitionLoad:  # fmt: skip
+    """Load a partition's validated observations and stations, reconcile them, refresh their
+    gold; stage the refused documents' rows and the partition's progress in the run's scratch
+    directory."""
     target = load_mongo(mongo_block)
-    plans = write_plan(validation.valid, parsed.stations, RunContext(run_id, datetime.now(UTC)))
+    valid = pq.read_table(partition.validated_path)
+    stations = staged.stations()
+    stations = stations.filter(
+        pc.is_in(
+            stations.column("station_id"), value_set=pa.array(list(partition.core), pa.string())
+        )
+    )
+    plans = write_plan(valid, stations, RunContext(run_id, datetime.now(UTC)))
     with mongo.connect(target) as client:
-        stage = run_stage(client, target, plans, parsed.stations)
+        stage = run_stage(client, target, plans, stations)
     report = with_gold(
         migration_report(stage.counts, stage.timings["load_s"], stage.stations_upserted,
                          stage.reconciliation, stage.timings),
         stage.gold,
     )  # fmt: skip
+    directory = run_directory(work_dir, run_id)
+    refusals = stage.counts.refusals
+    refused_contents: tuple[str, ...] = ()
+    if refusals:
+        rows = refused(valid, [r.row for r in refusals], [r.message for r in refusals])
+        (directory / "load-rejected").mkdir(parents=True, exist_ok=True)
+        pq.write_table(rows, directory / "load-rejected" / f"part-{partition.index:05d}.parquet")
+        refused_contents = tuple(sorted(pc.unique(rows.column("raw_sha256")).to_pylist()))
+    counts = pc.value_counts(valid.column("raw_sha256")).to_pylist() if valid.num_rows else []
+    result = PartitionLoad(
+        partition.index, report, len(refusals), refused_contents,
+        {c["values"]: c["counts"] for c in counts},
+    )  # fmt: skip
+    progress.record(directory, "load", partition.index, report.to_dict())
     logger = get_run_logger()
-    logger.info("load: %s; timings %s", report.to_rows()[0], stage.timings)
+    logger.info(
+        "partition %d load: %s; timings %s", partition.index, report.to_rows()[0], stage.timings
+    )
     if not stage.reconciliation.ok:
         logger.error("reconciliation: %s", report.to_dict()["reconciliation"])
-    return report, stage.counts.refusals
+    return result
+
+
+@task(cache_policy=NO_CACHE, retries=0)
+def merge_loads(loads: list[PartitionLoad]) -> MigrationReport:
+    """The run's migration report from its partitions'."""
+    report = merge_migrations([load.migration for load in loads])
+    get_run_logger().info("load: %s", report.to_rows()[0])
+    return report
 
 
 @task(
@@ -83,24 +135,25 @@ def upsert_observations(
     retry_condition_fn=retry_transient,
 )
 def quarantine_refusals(
-    validation: Validation,
-    refusals: list[Refusal],
     raw_objects: list[RawObject],
     window: Window,
     lake_block: str,
+    work_dir: str | None,
     run_id: str,
 ) -> str | None:
     """Quarantine the validated rows MongoDB refused, with the server's message."""
-    if not refusals:
+    folder = run_directory(work_dir, run_id) / "load-rejected"
+    parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    if not parts:
         return None
-    rows = refused(validation.valid, [r.row for r in refusals], [r.message for r in refusals])
+    rows = pa.concat_tables(pq.read_table(path) for path in parts)
     key = zones.write_rejected(
         load_lake(lake_block), rows, run_id=run_id, run_date=datetime.now(UTC).date().isoformat(),
         window=window.to_dict(), raw_objects=raw_objects,
         part="load",
     )  # fmt: skip
     get_run_logger().warning(
-        "%d documents refused by MongoDB, quarantined in %s", len(refusals), key
+        "%d documents refused by MongoDB, quarantined in %s", rows.num_rows, key
     )
     return key
 
@@ -133,8 +186,8 @@ def measure_latency(
 )
 def record_ledger(
     files: list[FileOutcome],
-    validation: Validation,
-    refusals: list[Refusal],
+    checked: CheckedRun,
+    loads: list[PartitionLoad],
     migration: MigrationReport,
     window: Window,
     query: LedgerQuery,
@@ -143,15 +196,20 @@ def record_ledger(
     """Record in the load ledger the contents this run settled (see ``forecast.ledger``)."""
     target = load_mongo(query.mongo_block)
     parsed = {f.sha256: f for f in files if f.status == "parsed" and f.sha256}
+    documents: dict[str, int] = {}
+    for load in loads:
+        for sha, count in load.documents.items():
+            documents[sha] = documents.get(sha, 0) + count
     settled = ledger.settled_contents(
-        parsed, validation.valid, [r.row for r in refusals], validation.rejected,
+        parsed, documents, [sha for load in loads for sha in load.refused_contents],
+        [sha for part in checked.partitions for sha in part.held_contents],
         migration.reconciled is not False,
     )  # fmt: skip
     stamp, now = ledger_fingerprint(query, target), datetime.now(UTC).isoformat()
     entries = [
         ledger.LedgerEntry(ledger.key(sha, stamp, window), sha, parsed[sha].name, parsed[sha].raw_key,
-                           stamp, window.to_dict(), run_id, now, documents)
-        for sha, documents in settled.items()
+                           stamp, window.to_dict(), run_id, now, count)
+        for sha, count in settled.items()
     ]  # fmt: skip
     with mongo.connect(target) as client:
         recorded = mongo_ledger.record(client, target, entries)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -110,9 +112,40 @@ def record_requeue(requeued_run: str, status: RunStatus, lake_block: str) -> str
     return key
 
 
+@task(
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_transient,
+)
+def publish_failure(status: RunStatus, lake_block: str) -> str:
+    """Publish the status of a failed run (JSON and the run-status artifact) before it fails."""
+    lake = load_lake(lake_block)
+    keys = report_keys(status.run_id)
+    document = status.to_dict()
+    lake.write_json("reports", keys["pipeline_status"], document)
+    lake.write_json("reports", "latest/pipeline_status.json", document)
+    create_markdown_artifact(
+        _status_markdown(status), key=ARTIFACT_KEYS["status"], description=f"run {status.run_id}"
+    )
+    get_run_logger().error("run failed in %s: %s", *(status.failure or {}).values())
+    return keys["pipeline_status"]
+
+
+@task(cache_policy=NO_CACHE, retries=0)
+def clean_work(directory: str, staged: list[str]) -> None:
+    """Remove a finished run's scratch directory and the staged parses it loaded."""
+    shutil.rmtree(directory, ignore_errors=True)
+    for path in staged:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _status_markdown(status: RunStatus) -> str:
     document = status.to_dict()
+    failure = status.failure or {}
     lines = [f"# Run {status.status}", "", f"- run id: `{status.run_id}`", f"- window: {status.window}",
+             *([f"- **failed in {failure.get('stage')}**: {failure.get('cause')}"] if failure else []),
+             *([f"- loaded before the failure: {status.migration}"] if failure and status.migration else []),
              *([f"- **held**: {status.held}"] if status.held else []),
              f"- duration: {document['duration_s']} s", "", "| file | source | ingest | status | sha256 | error |", "|---|---|---|---|---|---|"]  # fmt: skip
     lines += ["| " + " | ".join(str(v) for v in row.values()) + " |" for row in status.to_rows()]

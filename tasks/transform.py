@@ -1,21 +1,18 @@
-"""Transform tasks: parse each raw object (cached by content), then combine."""
+"""Transform tasks: parse each raw object into staged chunks on disk (cached by content)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
-import pyarrow as pa
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
+from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from forecast.ingest import RawObject, Span, read_raw, read_span, write_manifest, write_span
-from forecast.reports import FileOutcome, file_outcome
-from forecast.schema import OBSERVATIONS, STATIONS
-from forecast.sources import infoclimat, wunderground
-from forecast.sources.common import Parsed, RawFile
+from forecast.ingest import RawObject, Span, local_raw, read_span, write_manifest, write_span
+from forecast.reports import FileOutcome, file_outcome, staged_outcome
+from forecast.sources.limits import Limits
+from forecast.staging import StagedContent, stage_raw_file
 from forecast.validate import Window
 from tasks.config import (
     LedgerQuery,
@@ -23,55 +20,55 @@ from tasks.config import (
     ledger_lookup,
     load_lake,
     retry_transient,
+    run_directory,
+    work_root,
 )
 
-PARSERS = {"infoclimat": infoclimat.parse, "wunderground": wunderground.parse}
 
-
-def _content_identity(context: Any, parameters: dict[str, Any]) -> str:
-    """Cache key of a parse: what the bytes are and which code parses them, never the table."""
-    record: RawObject = parameters["record"]
-    return f"parse-{record.source}-{record.sha256}-{record.raw_key}-{domain_fingerprint()}"
-
-
+# Not a Prefect cache: the staged chunks on disk, named by content sha256 and code fingerprint,
+# are the cache (a staged content is reused as it is, a failed parse leaves nothing), and what
+# this task returns is only their manifest, never the rows.
 @task(
-    cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_content_identity),
-    cache_expiration=timedelta(days=30),
-    persist_result=True,
+    cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=[2, 10],
     retry_condition_fn=retry_transient,
 )
-def parse_raw_object(record: RawObject, lake_block: str) -> Parsed:
-    """Parse one raw object into canonical observations and stations."""
-    content = read_raw(load_lake(lake_block), record)
-    parsed = PARSERS[record.source](RawFile(record.name, content, record.raw_key, record.sha256))
+def stage_raw_object(
+    record: RawObject, lake_block: str, work_dir: str | None, run_id: str, limits: Limits
+) -> StagedContent:
+    """Parse one raw object into staged chunks of canonical observations (or reuse them)."""
+    scratch = run_directory(work_dir, run_id) / "raw"
+    path = local_raw(load_lake(lake_block), record, scratch)
+    staged, parsed_now = stage_raw_file(
+        path, root=work_root(work_dir), fingerprint=domain_fingerprint(), source=record.source,
+        name=record.name, raw_key=record.raw_key, sha256=record.sha256, limits=limits,
+    )  # fmt: skip
     get_run_logger().info(
-        "parsed %s: %d observations, %d stations",
-        record.name,
-        parsed.observations.num_rows,
-        parsed.stations.num_rows,
-    )
-    return parsed
+        "%s %s: %d observations of %d stations",
+        "parsed" if parsed_now else "already staged", record.name, staged.rows,
+        len(staged.station_rows),
+    )  # fmt: skip
+    return staged
 
 
-def file_outcomes(
-    records: list[RawObject], futures: list[PrefectFuture[Parsed]]
-) -> tuple[list[Parsed], list[FileOutcome]]:
-    """Wait for parse futures; return the parsed files and every file's outcome.
+def staged_outcomes(
+    records: list[RawObject], futures: list[PrefectFuture[StagedContent]]
+) -> tuple[list[StagedContent], list[FileOutcome]]:
+    """Wait for staging futures; return the staged contents and every file's outcome.
 
     A file that failed to parse does not stop the others: its error is kept in its outcome.
     """
-    parsed, outcomes = [], []
+    staged, outcomes = [], []
     for record, future in zip(records, futures, strict=True):
         future.wait()
         result = future.state.result(raise_on_failure=False)
-        if isinstance(result, Parsed):
-            parsed.append(result)
-            outcomes.append(file_outcome(record, result))
+        if isinstance(result, StagedContent):
+            staged.append(result)
+            outcomes.append(staged_outcome(record, result))
         else:
             outcomes.append(file_outcome(record, error=str(result)))
-    return parsed, outcomes
+    return staged, outcomes
 
 
 @task(
@@ -142,24 +139,3 @@ def record_outcomes(outcomes: list[FileOutcome], lake_block: str, run_id: str) -
     key = write_manifest(lake, [asdict(o) for o in outcomes], run_id=run_id, now=now)
     get_run_logger().info("manifest raw/%s: %d files", key, len(outcomes))
     return key
-
-
-@task(cache_policy=NO_CACHE, retries=0)
-def combine(parsed: list[Parsed]) -> Parsed:
-    """Concatenate parsed files into one observations table and one stations table."""
-    observations = (
-        pa.concat_tables([p.observations for p in parsed]) if parsed else OBSERVATIONS.empty_table()
-    )
-    stations = pa.concat_tables([p.stations for p in parsed]) if parsed else STATIONS.empty_table()
-    if stations.num_rows:
-        # The same station may come from several files: keep its last description.
-        ids = stations.column("station_id").to_pylist()
-        last = {station_id: index for index, station_id in enumerate(ids)}
-        stations = stations.take(sorted(last.values()))
-    get_run_logger().info(
-        "combined %d files: %d observations, %d stations",
-        len(parsed),
-        observations.num_rows,
-        stations.num_rows,
-    )
-    return Parsed(observations, stations)

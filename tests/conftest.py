@@ -21,6 +21,10 @@ import uuid  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import pytest  # noqa: E402
+from prefect.settings import (  # noqa: E402
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    temporary_settings,
+)
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 from blocks.local import save_local_lake, save_mongo  # noqa: E402
@@ -51,8 +55,15 @@ def shared_raw() -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """A throw-away Prefect API (its own SQLite database) for the session."""
-    with prefect_test_harness(server_startup_timeout=120):
+    """A throw-away Prefect API (its own SQLite database) for the session.
+
+    Flow-run heartbeats are off, as ``forecast run`` has them against an ephemeral API: nothing
+    watches for crashed runs here, and each flow would wait up to a second on exit.
+    """
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         yield
 
 

@@ -1,8 +1,10 @@
 """Infrastructure checks that run here: every .tf parses (python-hcl2), checkov finds nothing,
 and the names prefect.yaml and the deployment tests use are the ones Terraform creates.
 
-Terraform itself never runs here (no binary, no AWS): names are derived from the templates in
-the .tf files with the root variables' defaults, the way `terraform plan` would render them.
+These checks read the .tf files: names are derived from the templates with the root variables'
+defaults. Terraform itself runs in tests/infra: fmt, init, validate and a plan against moto in
+`make test` (test_terraform_plan.py, which checks the same names in the plan), apply and destroy
+against moto in `make infra-apply`.
 """
 
 from __future__ import annotations

@@ -20,12 +20,34 @@ from pymongo.errors import (
     WriteConcernError,
 )
 
-from forecast.errors import ConfigurationError, TransientError
+from forecast.errors import ConfigurationError, ServerError, TransientError
 
 _AUTH_FAILURES = (13, 18)  # Unauthorized, AuthenticationFailed
 
 TRANSIENT = (AutoReconnect, ConnectionFailure, NetworkTimeout, NotPrimaryError, WriteConcernError)
 """Driver errors after which the same operation may simply be tried again."""
+
+TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+"""Server error codes after which the same operation may simply be tried again."""
+
+
+@contextmanager
+def server_errors(operation: str, uri: str) -> Iterator[None]:
+    """Turn driver errors into the pipeline's: transient ones (connection lost, primary stepped
+    down, codes in ``TRANSIENT_CODES``) into ``TransientError``, any other refusal into a
+    one-line ``ServerError`` naming the operation, the code and the server's message (never its
+    internal reply fields)."""
+    try:
+        yield
+    except TRANSIENT as exc:
+        raise TransientError(f"{operation} failed: {scrub(str(exc), uri)}") from exc
+    except OperationFailure as exc:
+        message = scrub(str((exc.details or {}).get("errmsg") or exc), uri).split(", full error:")[
+            0
+        ]
+        if exc.code in TRANSIENT_CODES:
+            raise TransientError(f"{operation}: code {exc.code}: {message}") from exc
+        raise ServerError(f"MongoDB refused {operation}: code {exc.code}: {message}") from exc
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,13 @@ def scrub(text: str, uri: str) -> str:
     return text
 
 
+def _reason(message: str) -> str:
+    """The driver's reason for a failed server selection, without its topology dump."""
+    for marker in (" (configured timeouts", ", Timeout:", ", Topology Description"):
+        message = message.split(marker, 1)[0]
+    return message
+
+
 @contextmanager
 def connect(
     target: MongoTarget, *, timeout_ms: int = 10_000, **driver_options: Any
@@ -123,7 +152,7 @@ def connect(
         ) from None
     except ServerSelectionTimeoutError as exc:
         raise TransientError(
-            f"MongoDB at {redact(target.uri)} is unreachable: {scrub(str(exc), target.uri)}"
+            f"MongoDB at {redact(target.uri)} is unreachable: {_reason(scrub(str(exc), target.uri))}"
         ) from exc
     finally:
         client.close()

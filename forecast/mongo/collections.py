@@ -10,8 +10,8 @@ from pymongo import ASCENDING, GEOSPHERE, IndexModel, MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from forecast.errors import ConfigurationError, TransientError
-from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
+from forecast.errors import ConfigurationError
+from forecast.mongo.client import MongoTarget, server_errors
 from forecast.schema import STATIONS, conform
 
 STATION_TIME_INDEX = IndexModel(
@@ -81,12 +81,10 @@ def extra_indexes(collection: Collection[Any], wanted: Sequence[IndexModel]) -> 
 def ensure_collections(client: MongoClient[Any], target: MongoTarget) -> list[str]:
     """Create the measurement and station indexes that are missing; return their names."""
     database: Database[Any] = client[target.database]
-    try:
+    with server_errors("creating indexes", target.uri):
         return ensure_indexes(
             database[target.collection], measurement_indexes(target)
         ) + ensure_indexes(database[target.stations_collection], STATION_INDEXES)
-    except TRANSIENT as exc:
-        raise TransientError(f"creating indexes failed: {scrub(str(exc), target.uri)}") from exc
 
 
 def upsert_stations(client: MongoClient[Any], target: MongoTarget, stations: pa.Table) -> int:
@@ -114,12 +112,10 @@ def upsert_stations(client: MongoClient[Any], target: MongoTarget, stations: pa.
     ]
     if not operations:
         return 0
-    try:
+    with server_errors("upserting stations", target.uri):
         result = client[target.database][target.stations_collection].bulk_write(
             operations, ordered=False
         )
-    except TRANSIENT as exc:
-        raise TransientError(f"upserting stations failed: {scrub(str(exc), target.uri)}") from exc
     return result.upserted_count + result.modified_count
 
 
@@ -135,7 +131,5 @@ def note_latest(client: MongoClient[Any], target: MongoTarget, latest: dict[str,
     ]
     if not operations:
         return
-    try:
+    with server_errors("updating stations", target.uri):
         client[target.database][target.stations_collection].bulk_write(operations, ordered=False)
-    except TRANSIENT as exc:
-        raise TransientError(f"updating stations failed: {scrub(str(exc), target.uri)}") from exc

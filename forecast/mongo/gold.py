@@ -40,8 +40,7 @@ from pymongo.collection import Collection
 from pymongoarrow.api import Schema, find_arrow_all
 
 from forecast.digest import SUM_MODULUS
-from forecast.errors import TransientError
-from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
+from forecast.mongo.client import MongoTarget, server_errors
 from forecast.mongo.collections import ensure_indexes
 from forecast.mongo.reconcile import GOLD_READ, gold_rows
 from forecast.schema import MEASUREMENT_KEYS, UNITS
@@ -205,7 +204,7 @@ def ensure_gold_collections(
     are removed, and their station-days are rebuilt in this layout when a run touches them.
     """
     database = client[target.database]
-    try:
+    with server_errors("creating gold indexes", target.uri):
         existing = {info["name"]: info for info in database.list_collections()}
         if hourly in existing and existing[hourly].get("type") != "view":
             database.drop_collection(hourly)  # the former layout's hourly documents: derived data
@@ -216,10 +215,6 @@ def ensure_gold_collections(
         created = ensure_indexes(collection, GOLD_INDEXES)
         if hourly not in existing or existing[hourly].get("type") != "view":
             database.command("create", hourly, viewOn=daily, pipeline=HOURLY_VIEW)
-    except TRANSIENT as exc:
-        raise TransientError(
-            f"creating gold indexes failed: {scrub(str(exc), target.uri)}"
-        ) from exc
     return created
 
 
@@ -305,16 +300,12 @@ def refresh_from(
     stamp = (now or datetime.now(UTC)).replace(microsecond=0)
     tables = aggregate(stored)
     total = GoldCounts(0, 0, 0)
-    try:
+    with server_errors("refreshing gold aggregates", target.uri):
         for station in pc.unique(tables["day"].column("station_id")).to_pylist():
             part = {
                 p: t.filter(pc.equal(t.column("station_id"), station)) for p, t in tables.items()
             }
             total = total + _station_refresh(collection, station, part, stamp)
-    except TRANSIENT as exc:
-        raise TransientError(
-            f"refreshing gold aggregates failed: {scrub(str(exc), target.uri)}"
-        ) from exc
     return total
 
 
@@ -354,14 +345,10 @@ def refresh(
         TransientError: the server became unreachable; rerunning the refresh is safe.
     """
     ensure_gold_collections(client, target, hourly=hourly, daily=daily)
-    try:
+    with server_errors("refreshing gold aggregates", target.uri):
         stored = read_station_days(client, target, station_days)
         counts = refresh_from(client, target, stored, daily=daily)
         emptied = _drop_empty_days(client, target, station_days, stored, daily=daily)
-    except TRANSIENT as exc:
-        raise TransientError(
-            f"refreshing gold aggregates failed: {scrub(str(exc), target.uri)}"
-        ) from exc
     return GoldCounts(counts.days + emptied, counts.hourly_documents, counts.daily_documents,
                       counts.rewritten_days + emptied)  # fmt: skip
 

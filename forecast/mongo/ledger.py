@@ -7,9 +7,8 @@ from typing import Any
 
 from pymongo import MongoClient, ReplaceOne
 
-from forecast.errors import TransientError
 from forecast.ledger import LedgerEntry
-from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
+from forecast.mongo.client import MongoTarget, server_errors
 
 LEDGER_COLLECTION = "load_ledger"
 
@@ -20,13 +19,9 @@ def lookup(
     """Return the ledger entries stored under ``keys``, by key."""
     if not keys:
         return {}
-    try:
+    with server_errors("reading the load ledger", target.uri):
         found = client[target.database][LEDGER_COLLECTION].find({"_id": {"$in": list(keys)}})
         return {entry["_id"]: entry for entry in found}
-    except TRANSIENT as exc:
-        raise TransientError(
-            f"reading the load ledger failed: {scrub(str(exc), target.uri)}"
-        ) from exc
 
 
 def record(client: MongoClient[Any], target: MongoTarget, entries: Sequence[LedgerEntry]) -> int:
@@ -34,12 +29,8 @@ def record(client: MongoClient[Any], target: MongoTarget, entries: Sequence[Ledg
     if not entries:
         return 0
     operations = [ReplaceOne({"_id": e.key}, e.to_document(), upsert=True) for e in entries]
-    try:
+    with server_errors("writing the load ledger", target.uri):
         client[target.database][LEDGER_COLLECTION].with_options(
             write_concern=target.write_concern()
         ).bulk_write(operations, ordered=False)
-    except TRANSIENT as exc:
-        raise TransientError(
-            f"writing the load ledger failed: {scrub(str(exc), target.uri)}"
-        ) from exc
     return len(entries)

@@ -49,11 +49,9 @@ from pymongoarrow.api import Schema, find_arrow_all
 from forecast.documents import WritePlan, nested, nested_struct
 from forecast.errors import ConfigurationError, ServerError, TransientError
 from forecast.mongo.arrow_bson import encode_rows
-from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
+from forecast.mongo.client import TRANSIENT, TRANSIENT_CODES, MongoTarget, scrub, server_errors
 from forecast.mongo.schema_check import UnsupportedSchema, check_documents, json_schema_of
 
-# Server error codes after which the whole batch may simply be written again.
-TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
 UNAUTHORIZED = 13
 DUPLICATE_KEY = 11000
 VALIDATION_FAILED = 121
@@ -419,21 +417,13 @@ def load(
     collection = client[target.database][target.collection].with_options(
         write_concern=target.write_concern()
     )
-    try:
+    with server_errors("reading the validator", target.uri):
         schema = current_schema(client, target)
-    except TRANSIENT as exc:
-        raise TransientError(
-            f"reading the validator failed: {scrub(str(exc), target.uri)}"
-        ) from exc
     counts = LoadCounts(validated_by="loader" if schema is not None else "server")
     writer = _Writer(collection, target, counts, sleep, bypass=schema is not None)
     for plan in plans:
-        try:
+        with server_errors("reading stored digests", target.uri):
             stored = stored_digests(collection, plan)
-        except TRANSIENT as exc:
-            raise TransientError(
-                f"reading stored digests failed: {scrub(str(exc), target.uri)}"
-            ) from exc
         split = classify(plan, stored)
         counts.input += len(split.unchanged)
         counts.unchanged += len(split.unchanged)

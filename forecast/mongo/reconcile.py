@@ -21,6 +21,7 @@ document it returns: that read is what reconciliation costs (``make bench``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,9 +39,8 @@ from pymongoarrow.api import Schema
 from pymongoarrow.context import PyMongoArrowContext
 
 from forecast.documents import WritePlan, nested_struct
-from forecast.errors import TransientError
 from forecast.mongo.arrow_bson import encode_rows
-from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
+from forecast.mongo.client import MongoTarget, server_errors
 from forecast.mongo.load import day_range, documents
 from forecast.schema import MEASUREMENT_KEYS
 
@@ -218,8 +218,12 @@ def checked_plans(
     plans: Sequence[WritePlan],
     *,
     skip: Sequence[str] = (),
+    timings: dict[str, float] | None = None,
 ) -> Iterator[tuple[Reconciliation, pa.Table]]:
     """Yield, per plan, its reconciliation and gold's input rows for its whole station-days.
+
+    ``timings`` (if given) accumulates ``reconcile_s``: the seconds spent reading back and
+    comparing (the reads overlap with the caller's work on the previous plan).
 
     ``skip`` lists ``_id``s known refused (not expected to be stored as planned). The next
     plan's documents are read in a background thread while the caller works on the current
@@ -233,13 +237,16 @@ def checked_plans(
     refused = pa.array(list(skip), pa.string())
     todo = [plan for plan in plans if len(plan)]
 
+    clock = timings if timings is not None else {}
+    clock.setdefault("reconcile_s", 0.0)
+
     def read(index: int) -> Stored:
+        started = time.perf_counter()
         try:
-            return read_days(collection, todo[index])
-        except TRANSIENT as exc:
-            raise TransientError(
-                f"reading back the load failed: {scrub(str(exc), target.uri)}"
-            ) from exc
+            with server_errors("reading back the load", target.uri):
+                return read_days(collection, todo[index])
+        finally:
+            clock["reconcile_s"] += time.perf_counter() - started
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-back") as reader:
         pending = reader.submit(read, 0) if todo else None
@@ -252,7 +259,10 @@ def checked_plans(
                 expected = expected.filter(
                     pc.invert(pc.is_in(expected.column("_id"), value_set=refused))
                 )
-            yield compare(plan, expected, stored)
+            started = time.perf_counter()
+            result = compare(plan, expected, stored)
+            clock["reconcile_s"] += time.perf_counter() - started
+            yield result
 
 
 def reconcile(

@@ -61,6 +61,7 @@ module "worker" {
   source                     = "./modules/worker"
   name                       = local.name
   queue_name                 = local.queue_name
+  queue_arn                  = local.queue_arn
   cluster_name               = module.ecs.cluster_name
   cluster_arn                = module.ecs.cluster_arn
   kms_key_arn                = module.kms.key_arn
@@ -73,6 +74,8 @@ module "worker" {
   log_group_name             = module.ecs.worker_log_group_name
   subnet_ids                 = module.network.subnet_ids
   security_group_id          = module.network.task_security_group_id
+  # false only in moto runs (var.moto_unsupported)
+  create_redrive_allow_policy = !contains(var.moto_unsupported, "module.worker.aws_sqs_queue_redrive_allow_policy.dlq")
 }
 
 module "monitoring" {
@@ -99,4 +102,6 @@ module "mongodb" {
   kms_key_arn              = module.kms.key_arn
   image                    = var.mongodb_image
   volume_size_gb           = var.mongodb_volume_size_gb
+  # false only in moto runs (var.moto_unsupported)
+  create_backup_selection = !contains(var.moto_unsupported, "module.mongodb[0].aws_backup_selection.volumes")
 }

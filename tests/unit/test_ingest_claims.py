@@ -87,7 +87,11 @@ def test_an_oversized_landing_file_is_refused_unread_and_uncopied(tmp_path):
         now=NOW,
         max_bytes=99,
     )
-    assert record.status == "refused" and "100 bytes, over the 99-byte limit" in record.error
+    assert (
+        record.status == "refused"
+        and record.error
+        == "file is 100 bytes, over the limit max_file_bytes = 99 (run parameter max_file_bytes, forecast run --max-file-bytes)"
+    )
     assert not (tmp_path / "lake" / "raw").exists() or raw_objects(tmp_path / "lake") == []
     assert (landing_dir / "big.json").read_bytes() == b"x" * 100
 

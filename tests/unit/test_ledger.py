@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-
-import pyarrow as pa
+from datetime import date
 
 from forecast import ledger
 from forecast.validate import Window
-
-T = datetime(2024, 10, 5, 10, tzinfo=UTC)
-
-
-def valid(*rows: tuple[str, str, datetime]) -> pa.Table:
-    return pa.table({
-        "raw_sha256": [r[0] for r in rows], "station_id": [r[1] for r in rows],
-        "timestamp": pa.array([r[2] for r in rows], pa.timestamp("ms", tz="UTC")),
-    })  # fmt: skip
 
 
 def test_the_key_is_content_fingerprint_and_window():
@@ -37,21 +26,13 @@ def test_the_fingerprint_changes_with_code_parameters_and_collection():
                 ledger.fingerprint("code-1", **base | {"collection": "other"})}) == 5  # fmt: skip
 
 
-def rejected(*rows: tuple[str, list[str]]) -> pa.Table:
-    return pa.table({"raw_sha256": [r[0] for r in rows], "reject_rules": [r[1] for r in rows]})
-
-
 def test_contents_with_refused_or_held_rows_are_not_settled():
-    table = valid(("a", "S1", T), ("a", "S1", T), ("b", "S2", T), ("d", "S4", T))
-    quarantine = rejected(
-        ("c", ["rejection_threshold"]), ("e", ["range_humidity"]), ("c", ["range_humidity"])
-    )
+    documents = {"a": 2, "b": 1, "c": 0, "d": 1}
     settled = ledger.settled_contents(
-        ["a", "b", "c", "d", "e"], table, [2], quarantine, reconciled=True
+        ["a", "b", "c", "d", "e"], documents, ["b"], ["c"], reconciled=True
     )
-    assert settled == {"a": 2, "d": 1, "e": 0}  # b refused, c held, e: its row rejected by a rule
+    assert settled == {"a": 2, "d": 1, "e": 0}  # b refused, c held, e: every row quarantined
 
 
 def test_nothing_is_settled_when_the_reconciliation_found_a_difference():
-    table = valid(("a", "S1", T))
-    assert ledger.settled_contents(["a"], table, [], rejected(), reconciled=False) == {}
+    assert ledger.settled_contents(["a"], {"a": 1}, [], [], reconciled=False) == {}

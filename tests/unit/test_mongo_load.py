@@ -326,3 +326,27 @@ def test_the_write_concern_comes_from_the_target():
     assert target(write_w="1", journal=False, wtimeout_ms=0).write_concern().document == {
         "w": 1, "j": False, "wtimeout": 0,
     }  # fmt: skip
+
+
+def test_server_errors_are_classified_in_one_line():
+    from pymongo.errors import AutoReconnect
+
+    from forecast.mongo.client import server_errors
+
+    uri = "mongodb://u:secret@h/"
+    with (
+        pytest.raises(TransientError, match=r"^writing the ledger failed: ") as lost,
+        server_errors("writing the ledger", uri),
+    ):
+        raise AutoReconnect("connection to mongodb://u:secret@h/ reset")
+    assert "secret" not in str(lost.value)
+    stepped_down = OperationFailure("not primary", 10107, {"errmsg": "not primary", "code": 10107})
+    with pytest.raises(TransientError, match="code 10107"), server_errors("a refresh", uri):
+        raise stepped_down
+    internal = OperationFailure(
+        "internal server error, full error: {'$clusterTime': 1}", 1,
+        {"ok": 0, "errmsg": "internal server error", "code": 1, "$clusterTime": {"signature": 1}},
+    )  # fmt: skip
+    with pytest.raises(ServerError) as refused, server_errors("a refresh", uri):
+        raise internal
+    assert str(refused.value) == "MongoDB refused a refresh: code 1: internal server error"

@@ -115,10 +115,10 @@ data "aws_iam_policy_document" "execution" {
     resources = [var.ecr_repository_arn]
   }
 
+  # prefect-aws adds awslogs-create-group=true to the task definition: the agent calls
+  # CreateLogGroup (the group exists; the call still needs the permission).
   statement {
     sid       = "WriteLogs"
-    # prefect-aws adds awslogs-create-group=true to the task definition: the agent calls
-    # CreateLogGroup (the group exists; the call still needs the permission).
     actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
     resources = [var.flow_log_group_arn, "${var.flow_log_group_arn}:*", "${var.worker_log_group_arn}:*"]
   }

@@ -337,6 +337,7 @@ resource "aws_iam_role_policy_attachment" "backup" {
 }
 
 resource "aws_backup_selection" "volumes" {
+  count        = var.create_backup_selection ? 1 : 0
   name         = "${var.name}-mongodb-volumes"
   plan_id      = aws_backup_plan.this.id
   iam_role_arn = aws_iam_role.backup.arn

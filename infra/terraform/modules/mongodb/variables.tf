@@ -81,3 +81,9 @@ variable "log_retention_days" {
   type        = number
   default     = 90
 }
+
+variable "create_backup_selection" {
+  description = "Select the member volumes for the daily backup. false only in moto runs (moto has no backup selection API)."
+  type        = bool
+  default     = true
+}

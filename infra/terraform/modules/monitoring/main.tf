@@ -67,10 +67,11 @@ resource "aws_cloudwatch_log_metric_filter" "completed" {
 # counts "Finished in state Completed" over the last N days and publishes the count; the
 # alarm fires when two consecutive hourly values are < 1 or missing (missing = breaching).
 
-data "archive_file" "last_success" {
-  type        = "zip"
-  source_file = "${path.module}/lambda/last_success.py"
-  output_path = "${path.module}/.build/last_success.zip"
+# The function's zip is built outside Terraform (only the AWS provider is needed): run
+# `make lambda-zip` (infra/build-lambda-zip.py, reproducible: same source, same bytes, same hash)
+# before plan/apply. Plan stops with the command to run when the zip is missing.
+locals {
+  lambda_zip = "${path.module}/.build/last_success.zip"
 }
 
 resource "aws_cloudwatch_log_group" "last_success" {
@@ -145,13 +146,13 @@ resource "aws_iam_role_policy" "last_success" {
 }
 
 resource "aws_lambda_function" "last_success" {
-  #checkov:skip=CKV_AWS_272:The function is a 40-line file built from this repository by Terraform (archive_file); there is no signing profile/pipeline for it
+  #checkov:skip=CKV_AWS_272:The function is a 40-line file zipped from this repository by infra/build-lambda-zip.py; there is no signing profile/pipeline for it
   function_name                  = "${var.name}-last-success-check"
   role                           = aws_iam_role.last_success.arn
   runtime                        = "python3.12"
   handler                        = "last_success.handler"
-  filename                       = data.archive_file.last_success.output_path
-  source_code_hash               = data.archive_file.last_success.output_base64sha256
+  filename                       = local.lambda_zip
+  source_code_hash               = fileexists(local.lambda_zip) ? filebase64sha256(local.lambda_zip) : null
   timeout                        = 60
   reserved_concurrent_executions = 1
   kms_key_arn                    = var.kms_key_arn
@@ -179,6 +180,13 @@ resource "aws_lambda_function" "last_success" {
   }
 
   depends_on = [aws_cloudwatch_log_group.last_success]
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(local.lambda_zip)
+      error_message = "The check's zip ${local.lambda_zip} is missing: run `make lambda-zip` (or python3 infra/build-lambda-zip.py) first."
+    }
+  }
 }
 
 resource "aws_cloudwatch_event_rule" "daily" {

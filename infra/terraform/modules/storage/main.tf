@@ -191,6 +191,11 @@ resource "aws_s3_bucket_logging" "zone" {
   bucket        = each.value.id
   target_bucket = aws_s3_bucket.logs.id
   target_prefix = "${each.key}/"
+
+  # PutBucketLogging checks that the target bucket lets the logging service write
+  # (InvalidTargetBucketForLogging otherwise): the log bucket's policy must exist first.
+  # Found by the apply against moto, which failed whenever the two were created in that order.
+  depends_on = [aws_s3_bucket_policy.logs]
 }
 
 # landing: objects expire after 30 days.

@@ -21,11 +21,14 @@ resource "aws_sqs_queue" "events" {
 }
 
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  count     = var.create_redrive_allow_policy ? 1 : 0
   queue_url = aws_sqs_queue.dlq.id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.events.arn]
+    sourceQueueArns   = [var.queue_arn] # = aws_sqs_queue.events.arn, known at plan time
   })
+
+  depends_on = [aws_sqs_queue.events]
 }
 
 resource "aws_cloudwatch_event_rule" "task_state" {

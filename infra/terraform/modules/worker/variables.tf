@@ -8,6 +8,11 @@ variable "queue_name" {
   type        = string
 }
 
+variable "queue_arn" {
+  description = "ARN of that queue (computed by the root from the name, like queue_name)."
+  type        = string
+}
+
 variable "cluster_name" {
   description = "ECS cluster name."
   type        = string
@@ -79,4 +84,10 @@ variable "memory" {
   description = "Worker task memory (MiB)."
   type        = number
   default     = 1024
+}
+
+variable "create_redrive_allow_policy" {
+  description = "Only the events queue may use the DLQ. false only in moto runs (moto never returns RedriveAllowPolicy)."
+  type        = bool
+  default     = true
 }

@@ -1,0 +1,55 @@
+"""A run's stages, timed, and what a failed stage leaves behind: its run status.
+
+The parent flow wraps each subflow in ``run.stage(name)``. When one raises, the run's status
+(``failed``, the stage, a one-line cause, the files and counts so far, the documents already
+loaded) is published as JSON and as the run-status artifact, then ``RunFailed`` is raised from
+the original error, so the flow run fails with its report in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flows.params import RunParams
+from forecast import progress
+from forecast.errors import RunFailed, one_line
+from forecast.reports import FileOutcome, Stopwatch, failed_run_status
+from tasks.config import run_directory
+from tasks.reports import publish_failure
+
+
+@dataclass
+class RunTracker:
+    """One run's progress through its stages (see the module docstring)."""
+
+    params: RunParams
+    run_id: str
+    started_at: datetime
+    clock: Stopwatch = field(default_factory=Stopwatch)
+    files: list[FileOutcome] = field(default_factory=list)
+    quality: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage; if it raises, publish the failed run's status and raise ``RunFailed``."""
+        with self.clock(name):
+            try:
+                yield
+            except Exception as exc:
+                self._fail(name, exc)
+
+    def _fail(self, name: str, exc: Exception) -> None:
+        cause = one_line(exc)
+        status = failed_run_status(
+            run_id=self.run_id, started_at=self.started_at, finished_at=datetime.now(UTC),
+            window=self.params.window, stage=name, cause=cause, files=self.files,
+            quality=self.quality,
+            migration=progress.loaded_so_far(run_directory(self.params.work_dir, self.run_id)),
+            stages=self.clock.stages,
+        )  # fmt: skip
+        publish_failure(status, self.params.lake_block)
+        raise RunFailed(f"failed in {name}: {cause}", status, name) from exc
