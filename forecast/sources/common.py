@@ -11,6 +11,7 @@ import io
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -50,6 +51,7 @@ class StreamSummary:
     stations: pa.Table  # forecast.schema.STATIONS, as today's Parsed.stations
     drift: tuple[str, ...]  # as today's Parsed.drift
     rows: int  # observations handed to the sink
+    parts: tuple[str, ...] = ()  # in file order: the day sheets read, or the hourly stations
 
 
 ChunkSink = Callable[[pa.Table], None]  # receives tables conformed to forecast.schema.OBSERVATIONS
@@ -59,6 +61,15 @@ def raw_source(raw: RawFile) -> RawSource:
     """Return ``raw`` as a RawSource whose streams read its bytes from memory."""
     content = raw.content
     return RawSource(raw.name, raw.raw_key, raw.sha256, len(content), lambda: io.BytesIO(content))
+
+
+def file_source(path: Path, *, name: str, raw_key: str, sha256: str) -> RawSource:
+    """Return the raw object stored at ``path`` as a RawSource that reads it from disk.
+
+    The size is the file's size now (what ``Limits.max_file_bytes`` is checked against before
+    anything is read); each ``open()`` is a new buffered binary handle.
+    """
+    return RawSource(name, raw_key, sha256, path.stat().st_size, lambda: path.open("rb"))
 
 
 class Chunks:

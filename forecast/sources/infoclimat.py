@@ -547,7 +547,7 @@ class _StreamParse:
             raise error
         stations = _station_rows(document, self.provided, file)
         self.chunks.close()
-        return StreamSummary(stations, drift, self.chunks.handed)
+        return StreamSummary(stations, drift, self.chunks.handed, tuple(self.provided))
 
 
 def _refuse_duplicates(keys: list[str], named: Mapping[str, Any]) -> None:

@@ -240,22 +240,29 @@ class JsonReader:
         scan, next_item, buf, base = self._scan, _NEXT_ITEM, self.buf, self.base
         limit = len(buf) - _CUT_MARGIN
         local = pos - base
+        runs = True  # one failed run per window: items go one by one until the next window
         while local < limit:
             if len(items) >= batch:
                 return base + local, True
             room = (batch - len(items)) * self._item_chars
-            last = buf.rfind("},", local, min(local + room, limit)) if room else -1
-            if last > local:
+            last = buf.rfind("},", local, min(local + room, limit)) if room and runs else -1
+            between = next_item(buf, last + 1) if last > local else None
+            while between is not None and between.end() >= limit:
+                # The "," and the whitespace after the last "}," run past the window: end the
+                # run at the "}," before it (checked before decoding: one decode per run).
+                last = buf.rfind("},", local, last)
+                between = next_item(buf, last + 1) if last > local else None
+            if between is not None:
                 run = "[" + buf[local : last + 1] + "]"
                 try:
                     values, after = scan(run, 0)
                 except (StopIteration, json.JSONDecodeError):
                     after = -1
-                between = next_item(buf, last + 1)
-                if after == len(run) and between is not None and between.end() < limit:
+                if after == len(run):
                     items.extend(values)
                     local = between.end()
                     continue
+                runs = False
             try:
                 value, after = scan(buf, local)
             except (StopIteration, json.JSONDecodeError):

@@ -737,7 +737,8 @@ def parse_stream(
                 chunks.add(finish(table))
     chunks.close()
     found = (*drift, *_layout_notes(layouts))
-    return StreamSummary(station_table(station, PROVIDED), found, chunks.handed)
+    sheets = tuple(name for name, _ in layouts)
+    return StreamSummary(station_table(station, PROVIDED), found, chunks.handed, sheets)
 
 
 def parse(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
@@ -803,7 +804,7 @@ def _csv_stream(
                 chunks.add(finish(table))
     chunks.close()
     notes = tuple(_layout_notes([(token, layout or Layout())]))
-    return StreamSummary(station_table(station, PROVIDED), notes, chunks.handed)
+    return StreamSummary(station_table(station, PROVIDED), notes, chunks.handed, (token,))
 
 
 def parse_csv(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
