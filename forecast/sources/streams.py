@@ -1,9 +1,10 @@
-"""Binary streams read as text in bounded blocks: strict UTF-8, a leading BOM dropped.
+"""Binary streams read as text in bounded blocks: strict UTF-8 (a leading BOM dropped) or another
+single encoding a caller has chosen (Windows-1252 for some CSV exports).
 
 The parsers never read a raw object whole: ``TextBlocks`` reads ``BLOCK_SIZE`` bytes at a time
 and decodes them incrementally, so a multi-byte character split between two blocks is fine and
-a byte that is not UTF-8 is reported with its offset from the start of the object (BOM included),
-exactly as decoding the whole content at once would report it.
+a byte that is not text in the encoding is reported with its offset from the start of the object
+(BOM included), exactly as decoding the whole content at once would report it.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ BOM = b"\xef\xbb\xbf"
 
 
 class NotUtf8(ValueError):
-    """A byte of the stream is not part of valid UTF-8 text."""
+    """A byte of the stream is not part of valid text in the encoding read (UTF-8 by default)."""
 
-    def __init__(self, offset: int, byte: int) -> None:
+    def __init__(self, offset: int, byte: int, encoding: str = "utf-8") -> None:
         super().__init__(f"byte 0x{byte:02x} at offset {offset}")
-        self.offset, self.byte = offset, byte
+        self.offset, self.byte, self.encoding = offset, byte, encoding
 
 
 def read_blocks(stream: BinaryIO, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
@@ -34,25 +35,28 @@ def read_blocks(stream: BinaryIO, block_size: int = BLOCK_SIZE) -> Iterator[byte
 
 
 class TextBlocks:
-    """The text of a binary stream, block by block (strict UTF-8; a leading BOM is dropped).
+    """The text of a binary stream, block by block (strict; for UTF-8 a leading BOM is dropped).
 
     Iterate it once. ``bom`` tells, once the first block is out, whether a byte-order mark was
-    removed. Iteration raises ``NotUtf8`` at the first byte that is not UTF-8.
+    removed. Iteration raises ``NotUtf8`` at the first byte that is not text in ``encoding``.
     """
 
-    def __init__(self, stream: BinaryIO, block_size: int = BLOCK_SIZE) -> None:
+    def __init__(
+        self, stream: BinaryIO, block_size: int = BLOCK_SIZE, encoding: str = "utf-8"
+    ) -> None:
         self._blocks = read_blocks(stream, block_size)
+        self.encoding = encoding
         self.bom = False
 
     def __iter__(self) -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        decoder = codecs.getincrementaldecoder(self.encoding)("strict")
         fed = 0  # bytes given to the decoder so far, BOM included
         head = b""
         for block in self._blocks:  # the first three bytes may come in several short reads
             head += block
             if len(head) >= len(BOM):
                 break
-        if head.startswith(BOM):
+        if head.startswith(BOM) and codecs.lookup(self.encoding).name == "utf-8":
             self.bom, head, fed = True, head[len(BOM) :], len(BOM)
         for data in _chain_first(head, self._blocks):
             start = fed - len(decoder.getstate()[0])  # offset of the decoder's pending bytes
@@ -60,7 +64,7 @@ class TextBlocks:
             try:
                 text = decoder.decode(data, final=not data)
             except UnicodeDecodeError as exc:
-                raise NotUtf8(start + exc.start, exc.object[exc.start]) from exc
+                raise NotUtf8(start + exc.start, exc.object[exc.start], self.encoding) from exc
             if text:
                 yield text
             if not data:

@@ -190,11 +190,20 @@ def _header_key(text: object) -> str:
     return " ".join(str(text).split()).casefold().rstrip(".")
 
 
+_LOOKUP = {alias: key for key, spellings in ALIASES.items() for alias in spellings}
+
+
+def header_matches(header: Sequence[object]) -> bool:
+    """Return True when every required column is in ``header`` under one of its ``ALIASES``."""
+    found = {_LOOKUP.get(_header_key(text)) for text in header if text not in _EMPTY}
+    return found.issuperset(ALIASES)
+
+
 def _map_header(
     header: Sequence[object], file: str, sheet: str
 ) -> tuple[dict[str, int], list[str]]:
     """Return canonical column -> position, and the named header cells that are not read."""
-    lookup = {alias: key for key, spellings in ALIASES.items() for alias in spellings}
+    lookup = _LOOKUP
     positions: dict[str, int] = {}
     ignored: list[str] = []
     for position, text in enumerate(header):
@@ -787,11 +796,12 @@ def _csv_day(name: str) -> tuple[RegisteredStation, str, datetime]:
 def _csv_stream(
     source: RawSource, sink: ChunkSink, *, limits: Limits, chunk_rows: int
 ) -> StreamSummary:
-    """Parse a CSV export in two passes over the stream: checks, then rows in chunks."""
+    """Parse a CSV export in passes over the stream: its dialect, checks, then rows in chunks."""
     check_size(source.name, source.size, limits)
     station, token, date = _csv_day(source.name)
-    with source.open() as stream:
-        shape = wunderground_csv.scan(stream, source.name, token, limits, BLOCK_SIZE)
+    shape = wunderground_csv.read_shape(
+        source.open, source.name, token, limits, header_matches, BLOCK_SIZE
+    )
     chunks = Chunks(sink, chunk_rows)
     finish = _Finisher(station, source)
     layout: Layout | None = None
@@ -804,6 +814,8 @@ def _csv_stream(
                 chunks.add(finish(table))
     chunks.close()
     notes = tuple(_layout_notes([(token, layout or Layout())]))
+    if shape.encoding == wunderground_csv.CP1252:
+        notes = (wunderground_csv.CP1252_NOTE, *notes)
     return StreamSummary(station_table(station, PROVIDED), notes, chunks.handed, (token,))
 
 
@@ -811,12 +823,15 @@ def parse_csv(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     """Parse one day-sheet of a Weather Underground workbook exported as CSV.
 
     The day comes from the file name's ``" - DDMMYY"`` token and the station from the part
-    before it (``Weather Underground - La Madeleine, FR - 011024.csv``). Rows are converted by
-    the workbook's code, so the same cells give the same canonical rows; ``sheet`` is the
-    token and ``row`` the CSV line number.
+    before it (``Weather Underground - La Madeleine, FR - 011024.csv``, or as Google Sheets
+    names it, ``Weather Underground - La Madeleine, FR.xlsx - 011024.csv``). Separator and
+    encoding (UTF-8 with or without BOM, or Windows-1252) are detected from the header line
+    (see ``wunderground_csv``). Rows are converted by the workbook's code, so the same cells give
+    the same canonical rows; ``sheet`` is the token and ``row`` the CSV line number.
 
     Raises:
-        SourceFormatError: no date token, unknown station, not UTF-8, over a limit or missing
-            column (names file, sheet, row and field). A bad time is a row's parse error.
+        SourceFormatError: no date token, unknown station, not UTF-8 (nor Windows-1252 with
+            the workbook's header), over a limit or missing column (names file, sheet, row and
+            field). A bad time is a row's parse error.
     """
     return collect(_csv_stream, raw, limits=limits, chunk_rows=20_000)

@@ -1,35 +1,54 @@
 """Reading a Weather Underground day sheet exported as CSV: file name, text and rows.
 
-What Excel ("Save as CSV UTF-8") and Google Sheets ("Download as CSV") write for one sheet of
-the workbooks (see ../shared/data/raw/FORMATS.md §2, §3.2): the header row with the workbook's
-names, then the cells as displayed (times as ``12:04 AM``, values as ``56.8 °F`` with U+00A0
-or an ASCII space before the unit), possibly the empty second row as a line of commas, UTF-8
-with or without a byte-order mark. The day is not in the file: the name carries it as a
-``" - DDMMYY"`` token, which is also how Google Sheets names the download of one sheet
-(``<workbook> - <sheet>.csv``).
+What Excel and Google Sheets write for one sheet of the workbooks (see
+../shared/data/raw/FORMATS.md §2, §3.2): the header row with the workbook's names, then the
+cells as displayed (times as ``12:04 AM``, values as ``56.8 °F`` with U+00A0 or an ASCII space
+before the unit), possibly the empty second row as a line of separators. Three exports are
+read as they come:
+
+* Google Sheets "Download -> CSV" of one sheet: UTF-8 without a BOM, ``,``, named
+  ``<spreadsheet title> - <sheet>.csv``; for an uploaded workbook the title keeps its suffix:
+  ``Weather Underground - La Madeleine, FR.xlsx - 011024.csv`` (either spelling of the name);
+* Excel "CSV UTF-8": UTF-8 with a byte-order mark;
+* Excel "CSV (semicolon delimited)" from a Western-European locale: ``;`` and Windows-1252
+  text (``°`` is byte 0xB0, the no-break space 0xA0), which is not UTF-8.
+
+The day is not in the file: the name carries it as a ``" - DDMMYY"`` token.
+
+Detection is kept safe (``dialects``): the separator is the one that splits the header line
+into the workbook's column names; Windows-1252 is tried only for a file without a BOM whose
+header, decoded so, is the workbook's header, and only once the file has proved not to be
+UTF-8. Anything else is read as UTF-8, with today's errors (not UTF-8, required column missing).
 
 This module only turns the bytes into the same rows that calamine gives for a worksheet;
 ``forecast.sources.wunderground`` turns both into canonical observations with one code path.
-The stream is read twice, in blocks: ``scan`` checks the whole text (UTF-8, row limit, CSV
-syntax) and finds the header and the widest row, then ``row_chunks`` gives the rows in chunks.
+The stream is read in blocks, at least twice: ``scan`` checks the whole text (encoding, row
+limit, CSV syntax) and finds the header and the widest row, then ``row_chunks`` gives the rows
+in chunks.
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from forecast.errors import SourceFormatError
 from forecast.sources.limits import Limits, check_rows
-from forecast.sources.streams import BLOCK_SIZE, NotUtf8, TextBlocks, lines
+from forecast.sources.streams import BLOCK_SIZE, BOM, NotUtf8, TextBlocks, lines, read_blocks
 from forecast.stations import normalise_file_stem
 
 CSV_SUFFIX = ".csv"
 _DAY_TOKEN = re.compile(r"^(?P<stem>.*\S)\s+-\s+(?P<day>\d{6})$")
+_WORKBOOK_SUFFIX = re.compile(r"\.xlsx$", re.IGNORECASE)  # Google Sheets keeps it in the title
 _DELIMITERS = (",", ";", "\t")  # ";" is what Excel writes in locales with a decimal comma
+UTF8, CP1252 = "utf-8", "cp1252"
+_ENCODING_NAMES = {UTF8: "UTF-8", CP1252: "Windows-1252"}
+_HEADER_BYTES = 64 * 1024  # most bytes of the header line looked at (the real one has ~100)
+CP1252_NOTE = "CSV export read as Windows-1252 text (it is not UTF-8)"
 
 
 def is_csv(file_name: str) -> bool:
@@ -40,7 +59,8 @@ def is_csv(file_name: str) -> bool:
 def split_day_token(file_name: str) -> tuple[str, str]:
     """Return the station part of a CSV export's name and its DDMMYY token.
 
-    ``Weather Underground - La Madeleine, FR - 011024.csv`` (or its ``+`` spelling) gives
+    ``Weather Underground - La Madeleine, FR - 011024.csv`` (or its ``+`` spelling), and Google
+    Sheets' ``Weather Underground - La Madeleine, FR.xlsx - 011024.csv``, give
     ``("Weather Underground - La Madeleine, FR", "011024")``.
 
     Raises:
@@ -53,20 +73,71 @@ def split_day_token(file_name: str) -> tuple[str, str]:
             "e.g. 'Weather Underground - La Madeleine, FR - 011024.csv'",
             file=file_name,
         )
-    return match["stem"], match["day"]
+    return _WORKBOOK_SUFFIX.sub("", match["stem"]).rstrip(), match["day"]
 
 
-def _delimiter(header: str) -> str:
-    return max(_DELIMITERS, key=header.count)  # ties keep the first, ","
+HeaderCheck = Callable[[Sequence[str]], bool]
+"""Whether header cells are the workbook's (every required column found by its aliases)."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How to read a CSV export's bytes: its text encoding and separator."""
+
+    encoding: str
+    delimiter: str
+
+
+def _delimiter(header: str, matches: HeaderCheck) -> str | None:
+    """Return the separator that splits ``header`` into the workbook's columns, or None."""
+    for delimiter in _DELIMITERS:
+        if matches(next(csv.reader([header], delimiter=delimiter), [])):
+            return delimiter
+    return None
+
+
+def _header_line(stream: BinaryIO) -> bytes:
+    """Return the bytes of the first line (at most ``_HEADER_BYTES``), without its end."""
+    head = b""
+    for block in read_blocks(stream, 4096):
+        head += block
+        end = re.search(rb"[\r\n]", head)
+        if end is not None:
+            return head[: end.start()]
+        if len(head) >= _HEADER_BYTES:
+            break
+    return head[:_HEADER_BYTES]
+
+
+def dialects(stream: BinaryIO, matches: HeaderCheck) -> list[Dialect]:
+    """Return the ways to read the export, in the order to try them (see the module notes).
+
+    UTF-8 comes first, with the separator that makes the header the workbook's (else the most
+    frequent one, as before: the header check then fails with its own message). Windows-1252
+    follows only for a file without a BOM whose header, decoded as Windows-1252, is the
+    workbook's.
+    """
+    line = _header_line(stream)
+    text = line.removeprefix(BOM).decode(UTF8, errors="replace")
+    found = [Dialect(UTF8, _delimiter(text, matches) or max(_DELIMITERS, key=text.count))]
+    if not line.startswith(BOM):
+        try:
+            delimiter = _delimiter(line.decode(CP1252), matches)
+        except UnicodeDecodeError:
+            delimiter = None
+        if delimiter is not None:
+            found.append(Dialect(CP1252, delimiter))
+    return found
 
 
 @dataclass(frozen=True)
 class Shape:
-    """What the first pass over a CSV export found: its header row, delimiter and lines."""
+    """What the first pass over a CSV export found: its header row, dialect and lines."""
 
     header: list[str]  # padded with empty names to the widest row
     delimiter: str
     lines: int
+    encoding: str = UTF8
 
 
 class _Counted:
@@ -81,43 +152,75 @@ class _Counted:
             yield line
 
 
-def _text_lines(stream: BinaryIO, block_size: int) -> Iterator[str]:
-    return lines(iter(TextBlocks(stream, block_size)))
+def _text_lines(stream: BinaryIO, block_size: int, encoding: str = UTF8) -> Iterator[str]:
+    return lines(iter(TextBlocks(stream, block_size, encoding)))
 
 
-def _utf8_error(exc: NotUtf8, file: str) -> SourceFormatError:
-    return SourceFormatError(f"not UTF-8 text: {exc} (export the sheet as 'CSV UTF-8')", file=file)
+def _encoding_error(errors: list[NotUtf8], file: str) -> SourceFormatError:
+    tried = ", nor ".join(f"{_ENCODING_NAMES[e.encoding]} text: {e}" for e in errors)
+    return SourceFormatError(f"not {tried} (export the sheet as 'CSV UTF-8')", file=file)
+
+
+def read_shape(
+    open_: Callable[[], ContextManager[BinaryIO]],
+    file: str,
+    sheet: str,
+    limits: Limits,
+    matches: HeaderCheck,
+    block_size: int = BLOCK_SIZE,
+) -> Shape:
+    """Return the shape of the export ``open_`` reads, in the first dialect its text is in.
+
+    Raises:
+        SourceFormatError: not text in any dialect tried (every byte offset named), or as
+            ``scan``.
+    """
+    with open_() as stream:
+        tried = dialects(stream, matches)
+    errors: list[NotUtf8] = []
+    for dialect in tried:
+        with open_() as stream:
+            try:
+                return scan(stream, file, sheet, limits, block_size, dialect)
+            except NotUtf8 as exc:
+                errors.append(exc)
+    raise _encoding_error(errors, file) from errors[0]
 
 
 def scan(
-    stream: BinaryIO, file: str, sheet: str, limits: Limits, block_size: int = BLOCK_SIZE
+    stream: BinaryIO,
+    file: str,
+    sheet: str,
+    limits: Limits,
+    block_size: int = BLOCK_SIZE,
+    dialect: Dialect | None = None,
 ) -> Shape:
     """Read the whole CSV once, in blocks, and return its shape; row ``i`` is line ``i + 1``.
 
     The header is padded with empty names to the widest row, so that values beyond the header
     show up as unnamed columns rather than vanishing. Every line is read before any refusal,
-    so a byte that is not UTF-8 wins wherever it is, as when the whole text is decoded first.
+    so a byte that is not text in the dialect's encoding wins wherever it is, as when the whole
+    text is decoded first. Without a ``dialect``: UTF-8 and the header's most frequent separator.
 
     Raises:
-        SourceFormatError: not UTF-8, empty, over ``limits.max_rows_per_sheet``, a line the
-            csv module refuses, or a quoted value spanning lines (which would make line
-            numbers lie), in that order.
+        NotUtf8: a byte that is not text in the dialect's encoding (``read_shape`` words it).
+        SourceFormatError: empty, over ``limits.max_rows_per_sheet``, a line the csv module
+            refuses, or a quoted value spanning lines (which would make line numbers lie), in
+            that order.
     """
-    counted = _Counted(_text_lines(stream, block_size))
+    encoding = dialect.encoding if dialect is not None else UTF8
+    counted = _Counted(_text_lines(stream, block_size, encoding))
     text = iter(counted)
-    try:
-        header = next(text, None)
-        if header is None or not header.strip():
-            for _ in text:
-                pass
-            raise SourceFormatError("CSV is empty (no header row)", file=file, sheet=sheet, row=1)
-        delimiter = _delimiter(header)
-        reader = csv.reader(_chain(header, text), delimiter=delimiter, strict=True)
-        found = _read_records(reader)
-        for _ in text:  # after a refused line: the rest must still be UTF-8
+    header = next(text, None)
+    if header is None or not header.strip():
+        for _ in text:
             pass
-    except NotUtf8 as exc:
-        raise _utf8_error(exc, file) from exc
+        raise SourceFormatError("CSV is empty (no header row)", file=file, sheet=sheet, row=1)
+    delimiter = dialect.delimiter if dialect is not None else max(_DELIMITERS, key=header.count)
+    reader = csv.reader(_chain(header, text), delimiter=delimiter, strict=True)
+    found = _read_records(reader)
+    for _ in text:  # after a refused line: the rest must still be text
+        pass
     check_rows(counted.count - 1, file, sheet, limits)
     if found.error is not None:
         raise SourceFormatError(
@@ -131,7 +234,7 @@ def scan(
             row=found.spanning,
         )
     head = found.header
-    return Shape(head + [""] * (found.width - len(head)), delimiter, counted.count)
+    return Shape(head + [""] * (found.width - len(head)), delimiter, counted.count, encoding)
 
 
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
@@ -176,7 +279,8 @@ def row_chunks(
 
     The stream must hold the bytes ``scan`` accepted. Yields at least once (maybe no rows).
     """
-    reader = csv.reader(_text_lines(stream, block_size), delimiter=shape.delimiter, strict=True)
+    text = _text_lines(stream, block_size, shape.encoding)
+    reader = csv.reader(text, delimiter=shape.delimiter, strict=True)
     next(reader, None)  # the header, as scan found it
     batch: list[list[str]] = []
     start = 2
