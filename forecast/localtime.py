@@ -38,8 +38,9 @@ def _assume(local: pa.Array, zone: str, *, ambiguous: str, nonexistent: str) -> 
     return pc.assume_timezone(local, timezone=zone, ambiguous=ambiguous, nonexistent=nonexistent)
 
 
-def _repeats(local: pa.Array) -> np.ndarray:
-    """Return a mask of values that already occurred earlier in ``local`` (row order).
+def _repeats(local: pa.Array, seen: np.ndarray) -> np.ndarray:
+    """Return a mask of values that already occurred earlier in ``local`` (row order) or in
+    ``seen`` (values of the slices before it).
 
     Nulls are not values: they never repeat, nor make a later value a repeat.
     """
@@ -48,7 +49,7 @@ def _repeats(local: pa.Array) -> np.ndarray:
     _, first = np.unique(values, return_index=True)
     repeats = np.zeros(len(local), dtype=bool)
     repeats[present] = True
-    repeats[present[first]] = False
+    repeats[present[first]] = np.isin(values[first], seen)
     return repeats
 
 
@@ -58,27 +59,49 @@ def to_utc(local: pa.Array, zone: str) -> Localised:
     A null local time (the source's time could not be read) gives a null instant, flagged
     neither ambiguous nor non-existent.
     """
-    local = local.cast(pa.timestamp("ms"))
-    earliest = _assume(local, zone, ambiguous="earliest", nonexistent="earliest")
-    latest = _assume(local, zone, ambiguous="latest", nonexistent="latest")
-    differs = pc.fill_null(pc.not_equal(earliest, latest), False)
-    # Non-existent local times map back to a different wall-clock value; ambiguous ones do not.
-    round_trip = pc.local_timestamp(earliest).cast(pa.timestamp("ms"))
-    nonexistent = pc.and_(differs, pc.fill_null(pc.not_equal(round_trip, local), False))
-    ambiguous = pc.and_(differs, pc.invert(nonexistent))
+    return LocalClock(zone).to_utc(local)
 
-    resolved = pc.if_else(pc.and_(ambiguous, pa.array(_repeats(local))), latest, earliest).cast(
-        TIMESTAMP_TYPE
-    )
-    if pc.any(nonexistent).as_py():
-        # Offset just before the transition: wall clock minus UTC, one second before it.
-        before = pc.subtract(
-            earliest.cast(pa.timestamp("ms", tz="UTC")), pa.scalar(1000, pa.duration("ms"))
+
+class LocalClock:
+    """Converts one sequence of local timestamps to UTC slice by slice, in row order.
+
+    The ambiguous-time rule looks back over the whole sequence: the clock remembers the
+    ambiguous local times it has converted, so converting slices in order gives what ``to_utc``
+    gives for their concatenation.
+    """
+
+    def __init__(self, zone: str) -> None:
+        self.zone = zone
+        self._ambiguous_seen = np.empty(0, dtype=np.int64)
+
+    def to_utc(self, local: pa.Array) -> Localised:
+        """Return UTC instants for the next slice of naive local timestamps (module rules)."""
+        zone = self.zone
+        local = local.cast(pa.timestamp("ms"))
+        earliest = _assume(local, zone, ambiguous="earliest", nonexistent="earliest")
+        latest = _assume(local, zone, ambiguous="latest", nonexistent="latest")
+        differs = pc.fill_null(pc.not_equal(earliest, latest), False)
+        # Non-existent local times map back to a different wall-clock value; ambiguous ones do not.
+        round_trip = pc.local_timestamp(earliest).cast(pa.timestamp("ms"))
+        nonexistent = pc.and_(differs, pc.fill_null(pc.not_equal(round_trip, local), False))
+        ambiguous = pc.and_(differs, pc.invert(nonexistent))
+
+        repeats = _repeats(local, self._ambiguous_seen)
+        resolved = pc.if_else(pc.and_(ambiguous, pa.array(repeats)), latest, earliest).cast(
+            TIMESTAMP_TYPE
         )
-        offset = pc.subtract(
-            pc.local_timestamp(before.cast(pa.timestamp("ms", tz=zone))).cast(pa.int64()),
-            before.cast(pa.int64()),
-        )
-        shifted = pc.subtract(local.cast(pa.int64()), offset).cast(TIMESTAMP_TYPE)
-        resolved = pc.if_else(nonexistent, shifted, resolved)
-    return Localised(utc=resolved, ambiguous=ambiguous, nonexistent=nonexistent)
+        if pc.any(ambiguous).as_py():
+            values = local.filter(ambiguous).cast(pa.int64()).to_numpy()
+            self._ambiguous_seen = np.union1d(self._ambiguous_seen, values)
+        if pc.any(nonexistent).as_py():
+            # Offset just before the transition: wall clock minus UTC, one second before it.
+            before = pc.subtract(
+                earliest.cast(pa.timestamp("ms", tz="UTC")), pa.scalar(1000, pa.duration("ms"))
+            )
+            offset = pc.subtract(
+                pc.local_timestamp(before.cast(pa.timestamp("ms", tz=zone))).cast(pa.int64()),
+                before.cast(pa.int64()),
+            )
+            shifted = pc.subtract(local.cast(pa.int64()), offset).cast(TIMESTAMP_TYPE)
+            resolved = pc.if_else(nonexistent, shifted, resolved)
+        return Localised(utc=resolved, ambiguous=ambiguous, nonexistent=nonexistent)

@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 
 from forecast.schema import OBSERVATIONS, STATIONS, conform
 from forecast.sources import infoclimat, wunderground
-from forecast.sources.common import RawFile
+from forecast.sources.common import file_source
 from forecast.sources.limits import Limits
 
-PARSERS = {"infoclimat": infoclimat.parse, "wunderground": wunderground.parse}
+PARSE_STREAMS = {"infoclimat": infoclimat.parse_stream, "wunderground": wunderground.parse_stream}
 
 MANIFEST = "staged.json"
 STATIONS_FILE = "stations.parquet"
@@ -203,15 +203,17 @@ def stage_raw_file(
     sha256: str,
     limits: Limits,
 ) -> tuple[StagedContent, bool]:
-    """Parse the raw object at ``path`` into staged chunks (or reuse them); see ``stage``."""
+    """Parse the raw object at ``path`` into staged chunks (or reuse them); see ``stage``.
+
+    The parser streams the file and the writer puts each chunk of at most ``PARSE_CHUNK_ROWS``
+    rows on disk as it comes, so the parse holds one chunk of rows, never the whole file's.
+    A parse that fails after some chunks were written leaves nothing (``stage`` discards them).
+    """
 
     def parse(writer: ContentWriter) -> tuple[pa.Table, tuple[str, ...]]:
-        raw = RawFile(name, path.read_bytes(), raw_key, sha256)
-        parsed = PARSERS[source](raw, limits=limits)
-        rows = parsed.observations
-        for offset in range(0, rows.num_rows, PARSE_CHUNK_ROWS):
-            writer(rows.slice(offset, PARSE_CHUNK_ROWS))
-        return parsed.stations, tuple(parsed.drift)
+        raw = file_source(path, name=name, raw_key=raw_key, sha256=sha256)
+        summary = PARSE_STREAMS[source](raw, writer, limits=limits, chunk_rows=PARSE_CHUNK_ROWS)
+        return summary.stations, tuple(summary.drift)
 
     return stage(
         staged_directory(root, sha256, fingerprint), parse,

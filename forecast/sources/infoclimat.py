@@ -9,6 +9,21 @@ A record whose ``dh_utc`` is null, absent or not ``YYYY-MM-DD HH:MM:SS`` keeps i
 null timestamp and a parse error; records without any ``dh_utc`` at all fail the file. Units are
 declared once in the metadata (a file declaring another unit is refused), so there are no
 per-row unit errors.
+
+Streaming (``parse_stream``): the file is read in blocks and decoded incrementally; the small
+top-level members (``status``, ``errors``, ``stations``, ``metadata``) are decoded whole, the
+``hourly`` object station by station and record by record, at most ``chunk_rows`` records at a
+time becoming Arrow columns. Members may come in any order: the checks that need several of them
+(shape, units, described stations) run once the whole document has been read. Every refusal is
+the one ``parse`` of the whole content gave, in the same order of precedence (UTF-8, then JSON
+syntax and strictness, then shape, units, records, stations), so an error may come after chunks
+were handed to the sink: the caller discards them.
+
+Memory is bounded by ``chunk_rows`` records and one block of text, plus the top-level members
+decoded whole. Two departures from the real format cost more: a station whose records hold
+JSON values other than strings and nulls is converted from its first such batch to its end in
+one piece (its types are known only then), and a file whose records have inconsistent types is
+read a second time, that station's records whole, to give the same message as ``pa.array``.
 """
 
 from __future__ import annotations
@@ -16,7 +31,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,16 +39,23 @@ import pyarrow.compute as pc
 from forecast.errors import SourceFormatError
 from forecast.schema import MEASUREMENT_KEYS, OBSERVATIONS, STATIONS, conform
 from forecast.sources.common import (
+    Chunks,
+    ChunkSink,
     Parsed,
     RawFile,
+    RawSource,
+    StreamSummary,
     attach_lineage,
+    collect,
     collect_messages,
     constant,
     flags_where,
     messages_where,
     parse_numbers,
 )
-from forecast.sources.limits import DEFAULT_LIMITS, Limits, check_file_size
+from forecast.sources.json_stream import JsonReader, JsonSyntaxError
+from forecast.sources.limits import DEFAULT_LIMITS, Limits, check_size
+from forecast.sources.streams import BLOCK_SIZE, NotUtf8, TextBlocks
 
 SOURCE = "infoclimat"
 
@@ -74,7 +96,6 @@ FLAG_CALM = "wind_calm"
 NOT_STATIONS = frozenset({"_params"})
 
 
-_BOM = b"\xef\xbb\xbf"
 _BOM_NOTE = "UTF-8 byte-order mark removed"
 
 
@@ -86,49 +107,23 @@ def _refuse_constant(literal: str) -> float:
     raise _Refused(f"non-standard literal {literal} (JSON has no NaN or Infinity)")
 
 
+def _duplicate(pairs: list[tuple[str, Any]], obj: Mapping[str, Any]) -> str:
+    """Return the refusal of an object whose ``pairs`` repeat a key (``obj``: the last values)."""
+    key = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+    # Name the record when the object is one, so the duplicate can be found in the file.
+    where = ", ".join(f"{n}={obj[n]!r}" for n in _NAMING if n in obj)
+    return f"duplicate key {key!r} in an object" + (f" ({where})" if where else "")
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Return the object, refusing a repeated key (``json`` would silently keep the last)."""
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        key = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
-        # Name the record when the object is one, so the duplicate can be found in the file.
-        where = ", ".join(f"{n}={obj[n]!r}" for n in ("id_station", "dh_utc") if n in obj)
-        raise _Refused(f"duplicate key {key!r} in an object" + (f" ({where})" if where else ""))
+        raise _Refused(_duplicate(pairs, obj))
     return obj
 
 
-def _text(raw: RawFile) -> tuple[str, tuple[str, ...]]:
-    """Return the file as text and drift notes; only UTF-8 is accepted, a BOM is dropped."""
-    content: bytes = raw.content
-    drift: tuple[str, ...] = ()
-    if content.startswith(_BOM):
-        content, drift = content[len(_BOM) :], (_BOM_NOTE,)
-    try:
-        return content.decode("utf-8"), drift
-    except UnicodeDecodeError as exc:
-        offset = exc.start + len(raw.content) - len(content)
-        raise SourceFormatError(
-            f"not valid JSON: not UTF-8 text, byte 0x{raw.content[offset]:02x} at offset {offset}",
-            file=raw.name,
-        ) from exc
-
-
-def _load(raw: RawFile) -> tuple[dict[str, Any], tuple[str, ...]]:
-    text, drift = _text(raw)
-    try:
-        document = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
-    except json.JSONDecodeError as exc:
-        ended = " (the content ends early: truncated?)" if exc.pos >= len(text.rstrip()) else ""
-        raise SourceFormatError(
-            f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{ended}",
-            file=raw.name,
-        ) from exc
-    except _Refused as exc:
-        raise SourceFormatError(f"not valid JSON: {exc}", file=raw.name) from exc
-    if not isinstance(document, dict):
-        raise SourceFormatError("top level is not a JSON object", file=raw.name)
-    _check_shape(document, raw.name)
-    return document, drift
+_NAMING = ("id_station", "dh_utc")  # the keys that name a record in a duplicate-key refusal
 
 
 def _check_shape(document: Mapping[str, Any], file: str) -> None:
@@ -222,40 +217,60 @@ def _timestamps(dh_utc: pa.Array) -> tuple[pa.Array, pa.Array]:
     return pc.assume_timezone(stamps, timezone="UTC"), errors
 
 
-def _station_observations(
-    station_id: str, records: list[Any], raw: RawFile
-) -> tuple[pa.Table, list[str]]:
-    """Return one station's records as canonical columns and the measurements it provides.
+def _canonical(table: pa.Table, station_id: str, first_index: int) -> tuple[pa.Table, list[str]]:
+    """Return records (one column per JSON key) as canonical columns and the fields present.
+
+    ``first_index`` is the ``record_index`` of the table's first row within its station.
+    """
+    present = [field for field in FIELDS if field in table.column_names]
+    length = table.num_rows
+    dh_utc = (
+        table.column("dh_utc").combine_chunks()
+        if "dh_utc" in table.column_names
+        else pa.nulls(length, pa.string())  # a batch of records without it: null, with errors
+    )
+    columns: dict[str, pa.Array] = {}
+    columns["timestamp"], stamp_errors = _timestamps(dh_utc)
+    errors: list[pa.Array] = [stamp_errors]
+    for field in present:
+        text = table.column(field).combine_chunks().cast(pa.string())
+        columns[FIELDS[field]], bad = parse_numbers(text)
+        errors.append(messages_where(bad, f"field {field!r} is not a number: ", text))
+    columns["station_id"] = constant(station_id, length, pa.string())
+    columns["record_index"] = pa.array(range(first_index, first_index + length), pa.int32())
+    columns["parse_errors"] = collect_messages(errors, length)
+    return pa.table(columns), present
+
+
+def _records_table(records: list[Any], file: str, where: str) -> pa.Table:
+    """Return records as a table with one column per key found in any of them.
+
+    Raises:
+        SourceFormatError: records that are not objects, or of inconsistent types.
+    """
+    if not all(isinstance(record, dict) for record in records):
+        raise SourceFormatError("records must be JSON objects", file=file, field=where)
+    try:
+        # pa.array reads every record's keys; Table.from_pylist would keep only the first one's.
+        return pa.Table.from_struct_array(pa.array(records))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SourceFormatError(
+            f"inconsistent record types: {exc}", file=file, field=where
+        ) from exc
+
+
+def _station_observations(station_id: str, records: list[Any], file: str) -> pa.Table:
+    """Return one station's records, read whole, as canonical columns.
 
     Raises:
         SourceFormatError: records that are not objects, of inconsistent types, or none of
             them with a ``dh_utc`` key.
     """
     where = f"hourly.{station_id}"
-    if not all(isinstance(record, dict) for record in records):
-        raise SourceFormatError("records must be JSON objects", file=raw.name, field=where)
-    try:
-        # pa.array reads every record's keys; Table.from_pylist would keep only the first one's.
-        table = pa.Table.from_struct_array(pa.array(records))
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise SourceFormatError(
-            f"inconsistent record types: {exc}", file=raw.name, field=where
-        ) from exc
+    table = _records_table(records, file, where)
     if "dh_utc" not in table.column_names:
-        raise SourceFormatError("records have no 'dh_utc'", file=raw.name, field=where)
-    present = [field for field in FIELDS if field in table.column_names]
-    columns: dict[str, pa.Array] = {}
-    columns["timestamp"], stamp_errors = _timestamps(table.column("dh_utc").combine_chunks())
-    errors: list[pa.Array] = [stamp_errors]
-    for field in present:
-        text = table.column(field).combine_chunks().cast(pa.string())
-        columns[FIELDS[field]], bad = parse_numbers(text)
-        errors.append(messages_where(bad, f"field {field!r} is not a number: ", text))
-    length = table.num_rows
-    columns["station_id"] = constant(station_id, length, pa.string())
-    columns["record_index"] = pa.array(range(length), pa.int32())
-    columns["parse_errors"] = collect_messages(errors, length)
-    return pa.table(columns), [FIELDS[field] for field in present]
+        raise SourceFormatError("records have no 'dh_utc'", file=file, field=where)
+    return _canonical(table, station_id, 0)[0]
 
 
 def _calm(observations: pa.Table) -> pa.Table:
@@ -276,8 +291,335 @@ def _calm(observations: pa.Table) -> pa.Table:
     return observations.append_column("flags", flags)
 
 
+def _finish(observations: pa.Table, source: RawSource) -> pa.Table:
+    """Return canonical columns of records as conformed observations with lineage."""
+    for key in MEASUREMENT_KEYS:
+        if key not in observations.column_names:
+            observations = observations.append_column(
+                key, pa.nulls(observations.num_rows, pa.float64())
+            )
+    return conform(attach_lineage(_calm(observations), source, SOURCE), OBSERVATIONS)
+
+
+def _only_text(table: pa.Table) -> bool:
+    return all(pa.types.is_string(f.type) or pa.types.is_null(f.type) for f in table.schema)
+
+
+# Errors of converting records with pa.array or casting their columns: deferred, never dropped
+# (the station is converted whole, or read again to raise today's exact error).
+_CONVERSION_ERRORS = (pa.ArrowException, OverflowError, TypeError, ValueError)
+
+
+class _Station:
+    """One ``hourly`` member's records, converted to observations batch by batch.
+
+    In the real format every value is a string or null: each batch is converted on its own and
+    queued at once, and the result is the same as converting the station whole. From the first
+    batch holding other JSON values (numbers, booleans, objects), the station's records are kept
+    and converted whole at its end, since Arrow infers a column's type from all its values.
+    """
+
+    def __init__(self, station_id: str, ordinal: int, parse: _StreamParse) -> None:
+        self.id, self.ordinal, self._parse = station_id, ordinal, parse
+        self.records = 0  # records read
+        self._batch: list[Any] = []
+        self._converted = 0  # records converted and queued
+        self._present: set[str] = set()
+        self._dated = False  # some record has a dh_utc key
+        self._text_fields: set[str] = set()  # fields holding strings in the converted batches
+        self._not_objects = False
+        self._whole: list[Any] | None = None  # records kept for one conversion at the end
+
+    def add(self, records: list[Any]) -> None:
+        """Take the next records (at most ``chunk_rows``), converting full batches."""
+        self.records += len(records)
+        self._batch.extend(records)
+        if len(self._batch) >= self._parse.chunk_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if self._not_objects or self._parse.failing:
+            return
+        if not all(isinstance(record, dict) for record in batch):
+            self._not_objects = True
+            return
+        if self._whole is not None:
+            self._whole.extend(batch)
+            return
+        try:
+            table = pa.Table.from_struct_array(pa.array(batch))
+        except _CONVERSION_ERRORS:
+            self._whole = batch
+            return
+        if not _only_text(table):
+            self._whole = batch
+            return
+        self._text_fields.update(f.name for f in table.schema if pa.types.is_string(f.type))
+        self._queue(table)
+
+    def _queue(self, table: pa.Table) -> None:
+        canonical, present = _canonical(table, self.id, self._converted)
+        finished = _finish(canonical, self._parse.source)
+        self._converted += table.num_rows
+        self._present.update(present)
+        self._dated = self._dated or "dh_utc" in table.column_names
+        self._parse.chunks.add(finished)
+
+    def _convert_whole(self, records: list[Any]) -> bool:
+        """Convert and queue the kept records; False when that fails (or the whole would)."""
+        try:
+            table = pa.Table.from_struct_array(pa.array(records))
+            for f in table.schema:  # strings before, something else now: pa.array fails
+                kept_text = pa.types.is_null(f.type) or pa.types.is_string(f.type)
+                if f.name in self._text_fields and not kept_text:
+                    return False
+            self._queue(table)
+        except _CONVERSION_ERRORS:
+            return False
+        return True
+
+    def finish(self) -> None:
+        """Convert what is left and record the station's measurements, or its error."""
+        if self._batch:
+            self._flush()
+        if not self.records or self._parse.failing:
+            return
+        where = f"hourly.{self.id}"
+        file = self._parse.source.name
+        if self._not_objects:
+            self._parse.station_failed(
+                SourceFormatError("records must be JSON objects", file=file, field=where)
+            )
+        elif self._whole is not None and not self._convert_whole(self._whole):
+            self._parse.station_failed(self)  # read the station again for the exact error
+        elif not self._dated:
+            self._parse.station_failed(
+                SourceFormatError("records have no 'dh_utc'", file=file, field=where)
+            )
+        else:
+            self._parse.provided[self.id] = [FIELDS[f] for f in FIELDS if f in self._present]
+        self._whole = None
+
+
+_KEPT = frozenset({"status", "errors", "stations", "metadata", *_NAMING})
+"""Top-level members decoded whole and kept (the others are read and dropped)."""
+
+
+class _StreamParse:
+    """One pass over an InfoClimat document: observations queued, the rest kept for checks.
+
+    With ``replay`` set (a station's ordinal in ``hourly``), nothing is converted: that
+    station's records are only collected, to convert them whole.
+    """
+
+    def __init__(
+        self, source: RawSource, chunks: Chunks, chunk_rows: int, replay: int | None = None
+    ) -> None:
+        self.source, self.chunks, self.chunk_rows = source, chunks, chunk_rows
+        self.provided: dict[str, list[str]] = {}
+        self.failing = False  # a station failed: the rest is only checked for JSON errors
+        self._station_error: SourceFormatError | _Station | None = None
+        self._top: dict[str, Any] = {}
+        self._top_is_object = False
+        self._hourly_is_object = False
+        self._hourly_named: dict[str, Any] = {}  # hourly members named like record keys
+        self._ordinal = 0
+        self._replay = replay
+        self.replayed: tuple[str, list[Any]] | None = None
+        self._decoder = json.JSONDecoder(
+            parse_constant=_refuse_constant, object_pairs_hook=_unique_keys
+        )
+        self._reader = JsonReader((), self._decoder)
+        self.bom = False
+
+    def station_failed(self, error: SourceFormatError | _Station) -> None:
+        if self._station_error is None:
+            self._station_error = error
+            self.failing = True
+            self.chunks.halt()
+
+    # ------------------------------------------------------------------------------ reading
+
+    def read(self, stream: Any, block_size: int) -> None:
+        """Read the whole document, raising its first JSON, UTF-8 or strictness error.
+
+        Raises:
+            NotUtf8, JsonSyntaxError, _Refused: as ``json.loads`` of the whole text would.
+        """
+        blocks = TextBlocks(stream, block_size)
+        reader = self._reader = JsonReader(blocks, self._decoder)
+        try:
+            if reader.char(0) == "\ufeff":  # json.loads refuses a (second) BOM in the text
+                raise reader.error("Unexpected UTF-8 BOM (decode using utf-8-sig)", 0)
+            end = self._document(reader.skip_ws(0))
+            end = reader.skip_ws(end)
+            if reader.char(end) != "":
+                raise reader.error("Extra data", end)
+        except _Refused:
+            reader.finish(0)  # a later byte that is not UTF-8 wins, as when decoding first
+            raise
+        self.bom = blocks.bom
+
+    def _document(self, pos: int) -> int:
+        reader = self._reader
+        first = reader.char(pos)
+        if first == "[":
+            return reader.skip_value(pos)
+        if first != "{":
+            return reader.value(pos)[1]
+        self._top_is_object = True
+        keys, end = reader.members(pos, self._top_member)
+        _refuse_duplicates(keys, self._top)
+        return end
+
+    def _top_member(self, key: str, pos: int) -> int:
+        reader = self._reader
+        if key == "hourly":
+            self._hourly_is_object = reader.char(pos) == "{"
+            if not self._hourly_is_object:
+                return reader.skip_value(pos)
+            keys, end = reader.members(pos, self._hourly_member)
+            _refuse_duplicates(keys, self._hourly_named)
+            return end
+        if key in _KEPT and self._replay is None:
+            self._top[key], end = reader.value(pos)
+            return end
+        return reader.skip_value(pos)
+
+    def _hourly_member(self, key: str, pos: int) -> int:
+        reader = self._reader
+        ordinal = self._ordinal
+        self._ordinal += 1
+        if key in NOT_STATIONS:
+            return reader.skip_value(pos)
+        named = key in _NAMING
+        if reader.char(pos) != "[":
+            value, end = reader.value(pos)
+            if named:
+                self._hourly_named[key] = value
+            self.station_failed(
+                SourceFormatError(
+                    "expected a list of records", file=self.source.name, field=f"hourly.{key}"
+                )
+            )
+            return end
+        if self._replay is not None:
+            if ordinal != self._replay:
+                return reader.skip_value(pos)
+            self.replayed = (key, [])
+            return reader.items(pos, self.replayed[1].extend, self.chunk_rows)
+        station = _Station(key, ordinal, self)
+        take = station.add
+        if named:  # kept whole for a duplicate-key refusal that names it (never in practice)
+            kept: list[Any] = []
+            self._hourly_named[key] = kept
+
+            def take(records: list[Any]) -> None:
+                kept.extend(records)
+                station.add(records)
+
+        end = reader.items(pos, take, self.chunk_rows)
+        station.finish()
+        return end
+
+    # ------------------------------------------------------------------------------ checks
+
+    def summary(self, drift: tuple[str, ...]) -> StreamSummary:
+        """Run the checks that need the whole document, then hand over the last chunk.
+
+        Raises:
+            SourceFormatError: wrong shape, unit, records or stations, in that order.
+        """
+        file = self.source.name
+        if not self._top_is_object:
+            raise SourceFormatError("top level is not a JSON object", file=file)
+        document: dict[str, Any] = {key: self._top[key] for key in ("status", "errors", "stations", "metadata")
+                    if key in self._top}  # fmt: skip
+        if self._hourly_is_object:
+            document["hourly"] = {}  # its members were read as they came
+        _check_shape(document, file)
+        _check_units(document["metadata"], file)
+        error = self._station_error
+        if isinstance(error, _Station):
+            _replay(self.source, error, self.chunk_rows)
+        if error is not None:
+            raise error
+        stations = _station_rows(document, self.provided, file)
+        self.chunks.close()
+        return StreamSummary(stations, drift, self.chunks.handed, tuple(self.provided))
+
+
+def _refuse_duplicates(keys: list[str], named: Mapping[str, Any]) -> None:
+    """Refuse an object read member by member whose ``keys`` repeat (as ``_unique_keys``)."""
+    if len(set(keys)) != len(keys):
+        raise _Refused(_duplicate([(key, None) for key in keys], named))
+
+
+def _replay(source: RawSource, station: _Station, chunk_rows: int) -> NoReturn:
+    """Read ``station``'s records again, whole, and raise what converting them raises."""
+    parse = _StreamParse(source, Chunks(lambda _: None, chunk_rows), chunk_rows, station.ordinal)
+    with source.open() as stream:
+        parse.read(stream, BLOCK_SIZE)
+    station_id, records = parse.replayed or (station.id, [])
+    _station_observations(station_id, records, source.name)
+    # Not reached when the batches were right that the whole fails; never pass silently.
+    raise SourceFormatError(
+        "inconsistent record types", file=source.name, field=f"hourly.{station.id}"
+    )
+
+
+def parse_stream(
+    source: RawSource,
+    sink: ChunkSink,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    chunk_rows: int = 20_000,
+    block_size: int = BLOCK_SIZE,
+) -> StreamSummary:
+    """Parse an InfoClimat open-data JSON file, handing its observations to ``sink`` in chunks.
+
+    The chunks, in order, are ``parse``'s observations row for row; each holds at most
+    ``chunk_rows`` rows (one or several stations). The file is read ``block_size`` bytes at a
+    time and at most ``chunk_rows`` records are held as Python objects (see the module notes).
+
+    Args:
+        source: The object's identity and how to open its bytes.
+        sink: Receives each chunk, conformed to ``OBSERVATIONS``, with lineage.
+        limits: Resource limits (only ``max_file_bytes`` applies, to ``source.size``).
+        chunk_rows: Most rows in one chunk.
+        block_size: Most bytes asked of the stream per read.
+
+    Returns:
+        The stations, drift notes (a removed UTF-8 byte-order mark) and rows handed over.
+
+    Raises:
+        SourceFormatError: as ``parse``. It may come after chunks were handed to ``sink``
+            (an error at the end of the file is only found there): discard them.
+    """
+    check_size(source.name, source.size, limits)
+    chunks = Chunks(sink, chunk_rows)
+    parse = _StreamParse(source, chunks, chunk_rows)
+    try:
+        with source.open() as stream:
+            parse.read(stream, block_size)
+    except NotUtf8 as exc:
+        raise SourceFormatError(f"not valid JSON: not UTF-8 text, {exc}", file=source.name) from exc
+    except JsonSyntaxError as exc:
+        ended = " (the content ends early: truncated?)" if exc.at_end else ""
+        raise SourceFormatError(
+            f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{ended}",
+            file=source.name,
+        ) from exc
+    except _Refused as exc:
+        raise SourceFormatError(f"not valid JSON: {exc}", file=source.name) from exc
+    return parse.summary((_BOM_NOTE,) if parse.bom else ())
+
+
 def parse(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     """Parse an InfoClimat open-data JSON file into canonical observations and stations.
+
+    ``parse_stream`` over the bytes in memory, its chunks concatenated.
 
     Args:
         raw: The file's bytes and identity.
@@ -290,30 +632,4 @@ def parse(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
         SourceFormatError: the file is over a limit, not strict UTF-8 JSON (NaN/Infinity
             literals, duplicate keys) or not the InfoClimat structure (names file and field).
     """
-    check_file_size(raw.name, raw.content, limits)
-    document, drift = _load(raw)
-    _check_units(document["metadata"], raw.name)
-    tables: list[pa.Table] = []
-    provided: dict[str, list[str]] = {}
-    for station_id, records in document["hourly"].items():
-        if station_id in NOT_STATIONS:
-            continue
-        if not isinstance(records, list):
-            raise SourceFormatError(
-                "expected a list of records", file=raw.name, field=f"hourly.{station_id}"
-            )
-        if not records:
-            continue
-        table, provided[station_id] = _station_observations(str(station_id), records, raw)
-        tables.append(table)
-    stations = _station_rows(document, provided, raw.name)
-    if not tables:
-        return Parsed(conform(OBSERVATIONS.empty_table(), OBSERVATIONS), stations, drift)
-    observations = pa.concat_tables(tables, promote_options="default")
-    for key in MEASUREMENT_KEYS:
-        if key not in observations.column_names:
-            observations = observations.append_column(
-                key, pa.nulls(observations.num_rows, pa.float64())
-            )
-    observations = attach_lineage(_calm(observations), raw, SOURCE)
-    return Parsed(conform(observations, OBSERVATIONS), stations, drift)
+    return collect(parse_stream, raw, limits=limits)

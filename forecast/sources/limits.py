@@ -47,9 +47,20 @@ def check_file_size(file: str, content: bytes, limits: Limits) -> None:
     Raises:
         SourceFormatError: the file is over the limit (names the limit and the size).
     """
-    if len(content) > limits.max_file_bytes:
+    check_size(file, len(content), limits)
+
+
+def check_size(file: str, size: int, limits: Limits) -> None:
+    """Refuse a file of ``size`` bytes when that is over ``limits.max_file_bytes``.
+
+    Streaming parsers call it with the object's declared size, before opening it.
+
+    Raises:
+        SourceFormatError: the file is over the limit (names the limit and the size).
+    """
+    if size > limits.max_file_bytes:
         raise SourceFormatError(
-            f"file is {_figure(len(content))}, over the limit "
+            f"file is {_figure(size)}, over the limit "
             f"max_file_bytes = {_figure(limits.max_file_bytes)}",
             file=file,
         )

@@ -15,19 +15,29 @@ A Time cell that is empty, not a time of day or such a formula leaves that row's
 with a parse error; the row's other values and the other rows are kept. A value in another unit
 than the column's documented one is null with a message in ``unit_errors`` (not a parse error).
 A one-sheet CSV export (``.csv``) goes through the same per-day code (``parse_csv``).
+
+Streaming (``parse_stream``): a workbook is read sheet by sheet, each sheet's rows becoming one
+or more chunks; a CSV export is read in blocks and converted in row chunks. Memory is bounded by
+one sheet (at most ``Limits.max_rows_per_sheet`` rows) and the compressed workbook, which
+calamine holds in memory (at most ``Limits.max_file_bytes``); a stream that cannot seek is first
+spooled to a temporary file. Errors are today's, in the same order; like the sheets, they may
+come after chunks of earlier sheets were handed to the sink (the caller discards them).
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
 import io
 import posixpath
 import re
+import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import BinaryIO
 from xml.etree import ElementTree
 
 import numpy as np
@@ -44,14 +54,19 @@ from python_calamine import (
 
 from forecast import units
 from forecast.errors import SourceFormatError
-from forecast.localtime import FLAG_AMBIGUOUS, FLAG_NONEXISTENT, to_utc
+from forecast.localtime import FLAG_AMBIGUOUS, FLAG_NONEXISTENT, LocalClock
 from forecast.schema import MEASUREMENT_KEYS, OBSERVATIONS, conform
 from forecast.sources import wunderground_csv
 from forecast.sources.common import (
+    Chunks,
+    ChunkSink,
     Parsed,
     RawFile,
+    RawSource,
+    StreamSummary,
     as_array,
     attach_lineage,
+    collect,
     collect_messages,
     constant,
     flags_where,
@@ -62,9 +77,10 @@ from forecast.sources.limits import (
     DEFAULT_LIMITS,
     Limits,
     check_archive,
-    check_file_size,
     check_rows,
+    check_size,
 )
+from forecast.sources.streams import BLOCK_SIZE, read_blocks
 from forecast.stations import RegisteredStation, station_for_file, station_table
 
 SOURCE = "wunderground"
@@ -136,22 +152,35 @@ _HAS_FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
 class Day:
     """One day's cells as read from a worksheet or a CSV export, before any conversion.
 
-    ``rows[0]`` is the header; ``rows[i]`` is sheet row (or CSV line) ``i + 1``. ``uncached``
-    maps a column position to the row numbers of its formula cells without a cached value.
+    ``rows[0]`` is the header; ``rows[i]`` (``i >= 1``) is sheet row (or CSV line)
+    ``i + start - 1``: ``start`` is 2 for a whole sheet, more for a later chunk of its rows.
+    ``uncached`` maps a column position to the row numbers of its formula cells without a
+    cached value.
     """
 
     name: str  # the sheet name, or the CSV file name's DDMMYY token
     date: datetime
     rows: Sequence[Sequence[object]]
     uncached: Mapping[int, Sequence[int]] = field(default_factory=dict)
+    start: int = 2
 
 
 @dataclass(frozen=True)
 class Layout:
     """What a day's header row holds besides the required columns in the usual order."""
 
-    ignored: tuple[str, ...] = ()  # "extra column 'Feels Like'", "unnamed column 13", ...
+    named: tuple[str, ...] = ()  # "extra column 'Feels Like'", "duplicate column 'UV'"
+    unnamed: tuple[int, ...] = ()  # positions of unnamed columns holding values
     reordered: bool = False
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """Labels of the columns not read: named ones, then unnamed ones holding values."""
+        return self.named + tuple(f"unnamed column {p + 1}" for p in self.unnamed)
+
+    def merged(self, other: Layout) -> Layout:
+        """Return the layout of a day read in two chunks of rows (same header)."""
+        return Layout(self.named, tuple(sorted({*self.unnamed, *other.unnamed})), self.reordered)
 
 
 # ------------------------------------------------------------------------- one day, any container
@@ -161,11 +190,20 @@ def _header_key(text: object) -> str:
     return " ".join(str(text).split()).casefold().rstrip(".")
 
 
+_LOOKUP = {alias: key for key, spellings in ALIASES.items() for alias in spellings}
+
+
+def header_matches(header: Sequence[object]) -> bool:
+    """Return True when every required column is in ``header`` under one of its ``ALIASES``."""
+    found = {_LOOKUP.get(_header_key(text)) for text in header if text not in _EMPTY}
+    return found.issuperset(ALIASES)
+
+
 def _map_header(
     header: Sequence[object], file: str, sheet: str
 ) -> tuple[dict[str, int], list[str]]:
     """Return canonical column -> position, and the named header cells that are not read."""
-    lookup = {alias: key for key, spellings in ALIASES.items() for alias in spellings}
+    lookup = _LOOKUP
     positions: dict[str, int] = {}
     ignored: list[str] = []
     for position, text in enumerate(header):
@@ -186,13 +224,13 @@ def _map_header(
 def _layout(
     header: Sequence[object], positions: Mapping[str, int], ignored: list[str], cells: list
 ) -> Layout:
-    unnamed = [
-        f"unnamed column {p + 1}"
+    unnamed = tuple(
+        p
         for p, text in enumerate(header)
         if text in _EMPTY and any(c not in _EMPTY for c in cells[p])
-    ]
+    )
     order = [positions[key] for key in ALIASES]
-    return Layout(tuple(ignored + unnamed), order != sorted(order))
+    return Layout(tuple(ignored), unnamed, order != sorted(order))
 
 
 def day_of(name: str) -> datetime | None:
@@ -355,10 +393,11 @@ def _uncached_messages(
 def _data_rows(day: Day) -> tuple[list[int], list[Sequence[object]]]:
     """Return the row numbers and cells of the rows below the header holding anything."""
     formula_rows = {row for rows in day.uncached.values() for row in rows}
+    shift = day.start - 1
     numbered = [
-        (i + 1, r)
+        (i + shift, r)
         for i, r in enumerate(day.rows)
-        if i > 0 and (any(c not in _EMPTY for c in r) or i + 1 in formula_rows)
+        if i > 0 and (any(c not in _EMPTY for c in r) or i + shift in formula_rows)
     ]
     if not numbered:
         return [], []
@@ -425,57 +464,72 @@ def _layout_notes(layouts: Sequence[tuple[str, Layout]]) -> list[str]:
     return notes
 
 
-def _assemble(
-    days: Sequence[tuple[str, pa.Table, Layout]],
-    station: RegisteredStation,
-    raw: RawFile,
-    drift: Sequence[str],
-) -> Parsed:
-    """Return the file's Parsed: days concatenated, local times to UTC, flags and lineage."""
-    notes = (*drift, *_layout_notes([(name, layout) for name, _, layout in days]))
-    stations = station_table(station, PROVIDED)
-    tables = [table for _, table, _ in days if table.num_rows]
-    if not tables:
-        return Parsed(OBSERVATIONS.empty_table(), stations, notes)
-    table = pa.concat_tables(tables)
-    local = as_array(table.column("local_time"))
-    localised = to_utc(local, station.timezone)
-    calm = pc.fill_null(pc.equal(table.column("wind_speed"), 0.0), False)
-    flags = flags_where(
-        {
-            FLAG_CALM: calm,
-            FLAG_AMBIGUOUS: localised.ambiguous,
-            FLAG_NONEXISTENT: localised.nonexistent,
-        },
-        table.num_rows,
-    )
-    table = table.drop_columns(["local_time"]).append_column("timestamp", localised.utc)
-    table = table.append_column("station_id", constant(station.id, table.num_rows, pa.string()))
-    table = table.append_column("flags", flags)
-    for key in MEASUREMENT_KEYS:
-        if key not in table.column_names:
-            table = table.append_column(key, pa.nulls(table.num_rows, pa.float64()))
-    return Parsed(conform(attach_lineage(table, raw, SOURCE), OBSERVATIONS), stations, notes)
+class _Finisher:
+    """Turns a file's day tables, in order, into conformed observations with flags and lineage.
+
+    Local times go to UTC with one ``LocalClock`` per file, so that a repeated ambiguous local
+    time is resolved across days and chunks as in one table of the whole file.
+    """
+
+    def __init__(self, station: RegisteredStation, source: RawSource) -> None:
+        self._station, self._source = station, source
+        self._clock = LocalClock(station.timezone)
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        localised = self._clock.to_utc(as_array(table.column("local_time")))
+        calm = pc.fill_null(pc.equal(table.column("wind_speed"), 0.0), False)
+        flags = flags_where(
+            {
+                FLAG_CALM: calm,
+                FLAG_AMBIGUOUS: localised.ambiguous,
+                FLAG_NONEXISTENT: localised.nonexistent,
+            },
+            table.num_rows,
+        )
+        length = table.num_rows
+        table = table.drop_columns(["local_time"]).append_column("timestamp", localised.utc)
+        table = table.append_column("station_id", constant(self._station.id, length, pa.string()))
+        table = table.append_column("flags", flags)
+        for key in MEASUREMENT_KEYS:
+            if key not in table.column_names:
+                table = table.append_column(key, pa.nulls(length, pa.float64()))
+        return conform(attach_lineage(table, self._source, SOURCE), OBSERVATIONS)
 
 
 # ------------------------------------------------------------------------------- workbooks
 
 
-def _archive(raw: RawFile, limits: Limits) -> zipfile.ZipFile:
+@contextlib.contextmanager
+def _seekable(stream: BinaryIO) -> Iterator[BinaryIO]:
+    """Yield ``stream`` if it can seek (a zip needs it), else a temporary copy of it."""
+    seekable = getattr(stream, "seekable", None)
+    if seekable is not None and seekable():
+        yield stream
+        return
+    with tempfile.TemporaryFile() as copy:
+        for block in read_blocks(stream):
+            copy.write(block)
+        copy.seek(0)
+        yield copy
+
+
+def _archive(file: BinaryIO, name: str, limits: Limits) -> zipfile.ZipFile:
     """Return the workbook's zip, its directory checked against the limits before any read."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(raw.content))
+        archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise SourceFormatError(f"not a readable Excel workbook: {exc}", file=raw.name) from exc
-    check_archive(archive, raw.name, limits)
+        raise SourceFormatError(f"not a readable Excel workbook: {exc}", file=name) from exc
+    check_archive(archive, name, limits)
     return archive
 
 
-def _open(raw: RawFile) -> CalamineWorkbook:
+def _open(file: BinaryIO, name: str) -> CalamineWorkbook:
+    """Return the workbook; calamine reads the whole (compressed) file into memory."""
     try:
-        return CalamineWorkbook.from_filelike(io.BytesIO(raw.content))
+        file.seek(0)
+        return CalamineWorkbook.from_filelike(file)
     except (CalamineError, ValueError, OSError) as exc:
-        raise SourceFormatError(f"not a readable Excel workbook: {exc}", file=raw.name) from exc
+        raise SourceFormatError(f"not a readable Excel workbook: {exc}", file=name) from exc
 
 
 def _local(tag: str) -> str:
@@ -616,14 +670,14 @@ def _read_day(
     archive: zipfile.ZipFile,
     parts: Mapping[str, str],
     name_and_date: tuple[str, datetime],
-    raw: RawFile,
+    file: str,
     limits: Limits,
 ) -> tuple[Day, list[str]]:
     """Return one date sheet's cells and its merge notes, after the row limit and merges."""
     name, date = name_and_date
     sheet = workbook.get_sheet_by_name(name)
-    check_rows(sheet.end[0] if sheet.end else 0, raw.name, name, limits)
-    notes = _merge_notes(sheet, raw.name)
+    check_rows(sheet.end[0] if sheet.end else 0, file, name, limits)
+    notes = _merge_notes(sheet, file)
     rows = sheet.to_python(skip_empty_area=False)
     part = parts.get(name, "")
     if part not in archive.namelist():
@@ -635,13 +689,71 @@ def _read_day(
         xml = archive.read(part)
     except (zipfile.BadZipFile, zlib.error) as exc:
         raise SourceFormatError(
-            f"not a readable Excel workbook: part {part!r}: {exc}", file=raw.name, sheet=name
+            f"not a readable Excel workbook: part {part!r}: {exc}", file=file, sheet=name
         ) from exc
     return Day(name, date, rows, _uncached_formulas(xml)), notes
 
 
+def parse_stream(
+    source: RawSource,
+    sink: ChunkSink,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    chunk_rows: int = 20_000,
+) -> StreamSummary:
+    """Parse a Weather Underground workbook (or ``.csv`` export), handing chunks to ``sink``.
+
+    The chunks, in order, are ``parse``'s observations row for row; each holds at most
+    ``chunk_rows`` rows, and may span days. A workbook is read sheet by sheet, a CSV export in
+    blocks (see the module notes).
+
+    Args:
+        source: The object's identity and how to open its bytes; a name ending in ``.csv``
+            is a CSV export of one day sheet.
+        sink: Receives each chunk, conformed to ``OBSERVATIONS``, with lineage.
+        limits: Resource limits: ``max_file_bytes`` against ``source.size`` before opening,
+            the zip directory before any sheet is read, the rows of each day.
+        chunk_rows: Most rows in one chunk.
+
+    Returns:
+        The station, drift notes (as ``parse``) and the rows handed over.
+
+    Raises:
+        SourceFormatError: as ``parse``. It may come after chunks of earlier sheets were
+            handed to ``sink``: discard them.
+    """
+    check_size(source.name, source.size, limits)
+    if wunderground_csv.is_csv(source.name):
+        return _csv_stream(source, sink, limits=limits, chunk_rows=chunk_rows)
+    station = station_for_file(source.name)
+    chunks = Chunks(sink, chunk_rows)
+    finish = _Finisher(station, source)
+    layouts: list[tuple[str, Layout]] = []
+    with (
+        source.open() as stream,
+        _seekable(stream) as file,
+        _archive(file, source.name, limits) as archive,
+        _open(file, source.name) as workbook,
+    ):
+        chosen, drift = _day_sheets(workbook, source.name)
+        parts = _sheet_parts(archive, source.name)
+        for name_and_date in chosen:
+            day, notes = _read_day(workbook, archive, parts, name_and_date, source.name, limits)
+            drift += notes
+            table, layout = day_table(day, source.name)
+            layouts.append((day.name, layout))
+            if table.num_rows:
+                chunks.add(finish(table))
+    chunks.close()
+    found = (*drift, *_layout_notes(layouts))
+    sheets = tuple(name for name, _ in layouts)
+    return StreamSummary(station_table(station, PROVIDED), found, chunks.handed, sheets)
+
+
 def parse(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
     """Parse a Weather Underground workbook (or a ``.csv`` export of one sheet).
+
+    ``parse_stream`` over the bytes in memory, its chunks concatenated.
 
     Args:
         raw: The file's bytes and identity; a name ending in ``.csv`` goes to ``parse_csv``.
@@ -656,51 +768,70 @@ def parse(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
             column or merged data cells (names file, sheet, row and field). A bad Time cell
             is not an error of the file: that row's timestamp is null, with a parse error.
     """
-    check_file_size(raw.name, raw.content, limits)
-    if wunderground_csv.is_csv(raw.name):
-        return parse_csv(raw, limits=limits)
-    station = station_for_file(raw.name)
-    with _archive(raw, limits) as archive, _open(raw) as workbook:
-        chosen, drift = _day_sheets(workbook, raw.name)
-        parts = _sheet_parts(archive, raw.name)
-        days: list[tuple[str, pa.Table, Layout]] = []
-        for name_and_date in chosen:
-            day, notes = _read_day(workbook, archive, parts, name_and_date, raw, limits)
-            drift += notes
-            days.append((day.name, *day_table(day, raw.name)))
-    return _assemble(days, station, raw, drift)
+    return collect(parse_stream, raw, limits=limits)
 
 
 # ------------------------------------------------------------------------------- CSV exports
 
 
-def parse_csv(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
-    """Parse one day-sheet of a Weather Underground workbook exported as CSV.
-
-    The day comes from the file name's ``" - DDMMYY"`` token and the station from the part
-    before it (``Weather Underground - La Madeleine, FR - 011024.csv``). Rows are converted by
-    the workbook's code, so the same cells give the same canonical rows; ``sheet`` is the
-    token and ``row`` the CSV line number.
-
-    Raises:
-        SourceFormatError: no date token, unknown station, not UTF-8, over a limit or missing
-            column (names file, sheet, row and field). A bad time is a row's parse error.
-    """
-    check_file_size(raw.name, raw.content, limits)
-    stem, token = wunderground_csv.split_day_token(raw.name)
+def _csv_day(name: str) -> tuple[RegisteredStation, str, datetime]:
+    """Return the station, DDMMYY token and date a CSV export's file name stands for."""
+    stem, token = wunderground_csv.split_day_token(name)
     try:
         station = station_for_file(f"{stem}{wunderground_csv.CSV_SUFFIX}")
     except SourceFormatError as exc:
         raise SourceFormatError(
             f"no Weather Underground station is registered for {stem!r} (the name before "
             "' - DDMMYY'); add it to forecast/data/stations.toml",
-            file=raw.name,
+            file=name,
         ) from exc
     date = day_of(token)
     if date is None:
         raise SourceFormatError(
-            f"the file name's date token {token!r} is not a DDMMYY date", file=raw.name
+            f"the file name's date token {token!r} is not a DDMMYY date", file=name
         )
-    rows = wunderground_csv.read_rows(raw, token, limits)
-    table, layout = day_table(Day(token, date, rows), raw.name)
-    return _assemble([(token, table, layout)], station, raw, [])
+    return station, token, date
+
+
+def _csv_stream(
+    source: RawSource, sink: ChunkSink, *, limits: Limits, chunk_rows: int
+) -> StreamSummary:
+    """Parse a CSV export in passes over the stream: its dialect, checks, then rows in chunks."""
+    check_size(source.name, source.size, limits)
+    station, token, date = _csv_day(source.name)
+    shape = wunderground_csv.read_shape(
+        source.open, source.name, token, limits, header_matches, BLOCK_SIZE
+    )
+    chunks = Chunks(sink, chunk_rows)
+    finish = _Finisher(station, source)
+    layout: Layout | None = None
+    with source.open() as stream:
+        for start, rows in wunderground_csv.row_chunks(stream, shape, chunk_rows, BLOCK_SIZE):
+            day = Day(token, date, [shape.header, *rows], start=start)
+            table, part = day_table(day, source.name)
+            layout = part if layout is None else layout.merged(part)
+            if table.num_rows:
+                chunks.add(finish(table))
+    chunks.close()
+    notes = tuple(_layout_notes([(token, layout or Layout())]))
+    if shape.encoding == wunderground_csv.CP1252:
+        notes = (wunderground_csv.CP1252_NOTE, *notes)
+    return StreamSummary(station_table(station, PROVIDED), notes, chunks.handed, (token,))
+
+
+def parse_csv(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:
+    """Parse one day-sheet of a Weather Underground workbook exported as CSV.
+
+    The day comes from the file name's ``" - DDMMYY"`` token and the station from the part
+    before it (``Weather Underground - La Madeleine, FR - 011024.csv``, or as Google Sheets
+    names it, ``Weather Underground - La Madeleine, FR.xlsx - 011024.csv``). Separator and
+    encoding (UTF-8 with or without BOM, or Windows-1252) are detected from the header line
+    (see ``wunderground_csv``). Rows are converted by the workbook's code, so the same cells give
+    the same canonical rows; ``sheet`` is the token and ``row`` the CSV line number.
+
+    Raises:
+        SourceFormatError: no date token, unknown station, not UTF-8 (nor Windows-1252 with
+            the workbook's header), over a limit or missing column (names file, sheet, row and
+            field). A bad time is a row's parse error.
+    """
+    return collect(_csv_stream, raw, limits=limits, chunk_rows=20_000)

@@ -1,33 +1,54 @@
 """Reading a Weather Underground day sheet exported as CSV: file name, text and rows.
 
-What Excel ("Save as CSV UTF-8") and Google Sheets ("Download as CSV") write for one sheet of
-the workbooks (see ../shared/data/raw/FORMATS.md §2, §3.2): the header row with the workbook's
-names, then the cells as displayed (times as ``12:04 AM``, values as ``56.8 °F`` with U+00A0
-or an ASCII space before the unit), possibly the empty second row as a line of commas, UTF-8
-with or without a byte-order mark. The day is not in the file: the name carries it as a
-``" - DDMMYY"`` token, which is also how Google Sheets names the download of one sheet
-(``<workbook> - <sheet>.csv``).
+What Excel and Google Sheets write for one sheet of the workbooks (see
+../shared/data/raw/FORMATS.md §2, §3.2): the header row with the workbook's names, then the
+cells as displayed (times as ``12:04 AM``, values as ``56.8 °F`` with U+00A0 or an ASCII space
+before the unit), possibly the empty second row as a line of separators. Three exports are
+read as they come:
 
-This module only turns the bytes into the same list of rows that calamine gives for a
-worksheet; ``forecast.sources.wunderground`` turns both into canonical observations with one
-code path.
+* Google Sheets "Download -> CSV" of one sheet: UTF-8 without a BOM, ``,``, named
+  ``<spreadsheet title> - <sheet>.csv``; for an uploaded workbook the title keeps its suffix:
+  ``Weather Underground - La Madeleine, FR.xlsx - 011024.csv`` (either spelling of the name);
+* Excel "CSV UTF-8": UTF-8 with a byte-order mark;
+* Excel "CSV (semicolon delimited)" from a Western-European locale: ``;`` and Windows-1252
+  text (``°`` is byte 0xB0, the no-break space 0xA0), which is not UTF-8.
+
+The day is not in the file: the name carries it as a ``" - DDMMYY"`` token.
+
+Detection is kept safe (``dialects``): the separator is the one that splits the header line
+into the workbook's column names; Windows-1252 is tried only for a file without a BOM whose
+header, decoded so, is the workbook's header, and only once the file has proved not to be
+UTF-8. Anything else is read as UTF-8, with today's errors (not UTF-8, required column missing).
+
+This module only turns the bytes into the same rows that calamine gives for a worksheet;
+``forecast.sources.wunderground`` turns both into canonical observations with one code path.
+The stream is read in blocks, at least twice: ``scan`` checks the whole text (encoding, row
+limit, CSV syntax) and finds the header and the widest row, then ``row_chunks`` gives the rows
+in chunks.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager as ContextManager
+from dataclasses import dataclass
+from typing import BinaryIO
 
 from forecast.errors import SourceFormatError
-from forecast.sources.common import RawFile
 from forecast.sources.limits import Limits, check_rows
+from forecast.sources.streams import BLOCK_SIZE, BOM, NotUtf8, TextBlocks, lines, read_blocks
 from forecast.stations import normalise_file_stem
 
 CSV_SUFFIX = ".csv"
-_BOM = b"\xef\xbb\xbf"
 _DAY_TOKEN = re.compile(r"^(?P<stem>.*\S)\s+-\s+(?P<day>\d{6})$")
-_LINE_END = re.compile(r"\r\n|\r|\n")  # what the csv module treats as the end of a record
+_WORKBOOK_SUFFIX = re.compile(r"\.xlsx$", re.IGNORECASE)  # Google Sheets keeps it in the title
 _DELIMITERS = (",", ";", "\t")  # ";" is what Excel writes in locales with a decimal comma
+UTF8, CP1252 = "utf-8", "cp1252"
+_ENCODING_NAMES = {UTF8: "UTF-8", CP1252: "Windows-1252"}
+_HEADER_BYTES = 64 * 1024  # most bytes of the header line looked at (the real one has ~100)
+CP1252_NOTE = "CSV export read as Windows-1252 text (it is not UTF-8)"
 
 
 def is_csv(file_name: str) -> bool:
@@ -38,7 +59,8 @@ def is_csv(file_name: str) -> bool:
 def split_day_token(file_name: str) -> tuple[str, str]:
     """Return the station part of a CSV export's name and its DDMMYY token.
 
-    ``Weather Underground - La Madeleine, FR - 011024.csv`` (or its ``+`` spelling) gives
+    ``Weather Underground - La Madeleine, FR - 011024.csv`` (or its ``+`` spelling), and Google
+    Sheets' ``Weather Underground - La Madeleine, FR.xlsx - 011024.csv``, give
     ``("Weather Underground - La Madeleine, FR", "011024")``.
 
     Raises:
@@ -51,69 +73,221 @@ def split_day_token(file_name: str) -> tuple[str, str]:
             "e.g. 'Weather Underground - La Madeleine, FR - 011024.csv'",
             file=file_name,
         )
-    return match["stem"], match["day"]
+    return _WORKBOOK_SUFFIX.sub("", match["stem"]).rstrip(), match["day"]
 
 
-def _text(raw: RawFile) -> str:
-    body = raw.content[len(_BOM) :] if raw.content.startswith(_BOM) else raw.content
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        offset = exc.start + len(raw.content) - len(body)
-        raise SourceFormatError(
-            f"not UTF-8 text: byte 0x{raw.content[offset]:02x} at offset {offset} "
-            "(export the sheet as 'CSV UTF-8')",
-            file=raw.name,
-        ) from exc
+HeaderCheck = Callable[[Sequence[str]], bool]
+"""Whether header cells are the workbook's (every required column found by its aliases)."""
 
 
-def _delimiter(header: str) -> str:
-    return max(_DELIMITERS, key=header.count)  # ties keep the first, ","
+@dataclass(frozen=True)
+class Dialect:
+    """How to read a CSV export's bytes: its text encoding and separator."""
+
+    encoding: str
+    delimiter: str
 
 
-def _spanning_record(lines: list[str], delimiter: str) -> int:
-    """Return the line number where the first record spanning several lines starts."""
-    reader = csv.reader(lines, delimiter=delimiter)
-    start = 1
-    for _ in reader:
-        if reader.line_num != start:
-            return start
-        start = reader.line_num + 1
-    return start
+def _delimiter(header: str, matches: HeaderCheck) -> str | None:
+    """Return the separator that splits ``header`` into the workbook's columns, or None."""
+    for delimiter in _DELIMITERS:
+        if matches(next(csv.reader([header], delimiter=delimiter), [])):
+            return delimiter
+    return None
 
 
-def read_rows(raw: RawFile, sheet: str, limits: Limits) -> list[list[str]]:
-    """Return the CSV's rows as lists of text, row ``i`` being line ``i + 1`` of the file.
+def _header_line(stream: BinaryIO) -> bytes:
+    """Return the bytes of the first line (at most ``_HEADER_BYTES``), without its end."""
+    head = b""
+    for block in read_blocks(stream, 4096):
+        head += block
+        end = re.search(rb"[\r\n]", head)
+        if end is not None:
+            return head[: end.start()]
+        if len(head) >= _HEADER_BYTES:
+            break
+    return head[:_HEADER_BYTES]
 
-    The header is padded with empty names to the widest row, so that values beyond the header
-    show up as unnamed columns rather than vanishing.
+
+def dialects(stream: BinaryIO, matches: HeaderCheck) -> list[Dialect]:
+    """Return the ways to read the export, in the order to try them (see the module notes).
+
+    UTF-8 comes first, with the separator that makes the header the workbook's (else the most
+    frequent one, as before: the header check then fails with its own message). Windows-1252
+    follows only for a file without a BOM whose header, decoded as Windows-1252, is the
+    workbook's.
+    """
+    line = _header_line(stream)
+    text = line.removeprefix(BOM).decode(UTF8, errors="replace")
+    found = [Dialect(UTF8, _delimiter(text, matches) or max(_DELIMITERS, key=text.count))]
+    if not line.startswith(BOM):
+        try:
+            delimiter = _delimiter(line.decode(CP1252), matches)
+        except UnicodeDecodeError:
+            delimiter = None
+        if delimiter is not None:
+            found.append(Dialect(CP1252, delimiter))
+    return found
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the first pass over a CSV export found: its header row, dialect and lines."""
+
+    header: list[str]  # padded with empty names to the widest row
+    delimiter: str
+    lines: int
+    encoding: str = UTF8
+
+
+class _Counted:
+    """An iterator of lines that counts the lines given out."""
+
+    def __init__(self, source: Iterator[str]) -> None:
+        self._source, self.count = source, 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._source:
+            self.count += 1
+            yield line
+
+
+def _text_lines(stream: BinaryIO, block_size: int, encoding: str = UTF8) -> Iterator[str]:
+    return lines(iter(TextBlocks(stream, block_size, encoding)))
+
+
+def _encoding_error(errors: list[NotUtf8], file: str) -> SourceFormatError:
+    tried = ", nor ".join(f"{_ENCODING_NAMES[e.encoding]} text: {e}" for e in errors)
+    return SourceFormatError(f"not {tried} (export the sheet as 'CSV UTF-8')", file=file)
+
+
+def read_shape(
+    open_: Callable[[], ContextManager[BinaryIO]],
+    file: str,
+    sheet: str,
+    limits: Limits,
+    matches: HeaderCheck,
+    block_size: int = BLOCK_SIZE,
+) -> Shape:
+    """Return the shape of the export ``open_`` reads, in the first dialect its text is in.
 
     Raises:
-        SourceFormatError: not UTF-8, empty, over ``limits.max_rows_per_sheet``, or a quoted
-            value spanning lines (which would make line numbers lie).
+        SourceFormatError: not text in any dialect tried (every byte offset named), or as
+            ``scan``.
     """
-    text = _text(raw)
-    lines = _LINE_END.split(text)
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
-    if not lines or not lines[0].strip():
-        raise SourceFormatError("CSV is empty (no header row)", file=raw.name, sheet=sheet, row=1)
-    check_rows(len(lines) - 1, raw.name, sheet, limits)
-    delimiter = _delimiter(lines[0])
-    reader = csv.reader(lines, delimiter=delimiter, strict=True)
-    try:
-        rows = list(reader)
-    except csv.Error as exc:
+    with open_() as stream:
+        tried = dialects(stream, matches)
+    errors: list[NotUtf8] = []
+    for dialect in tried:
+        with open_() as stream:
+            try:
+                return scan(stream, file, sheet, limits, block_size, dialect)
+            except NotUtf8 as exc:
+                errors.append(exc)
+    raise _encoding_error(errors, file) from errors[0]
+
+
+def scan(
+    stream: BinaryIO,
+    file: str,
+    sheet: str,
+    limits: Limits,
+    block_size: int = BLOCK_SIZE,
+    dialect: Dialect | None = None,
+) -> Shape:
+    """Read the whole CSV once, in blocks, and return its shape; row ``i`` is line ``i + 1``.
+
+    The header is padded with empty names to the widest row, so that values beyond the header
+    show up as unnamed columns rather than vanishing. Every line is read before any refusal,
+    so a byte that is not text in the dialect's encoding wins wherever it is, as when the whole
+    text is decoded first. Without a ``dialect``: UTF-8 and the header's most frequent separator.
+
+    Raises:
+        NotUtf8: a byte that is not text in the dialect's encoding (``read_shape`` words it).
+        SourceFormatError: empty, over ``limits.max_rows_per_sheet``, a line the csv module
+            refuses, or a quoted value spanning lines (which would make line numbers lie), in
+            that order.
+    """
+    encoding = dialect.encoding if dialect is not None else UTF8
+    counted = _Counted(_text_lines(stream, block_size, encoding))
+    text = iter(counted)
+    header = next(text, None)
+    if header is None or not header.strip():
+        for _ in text:
+            pass
+        raise SourceFormatError("CSV is empty (no header row)", file=file, sheet=sheet, row=1)
+    delimiter = dialect.delimiter if dialect is not None else max(_DELIMITERS, key=header.count)
+    reader = csv.reader(_chain(header, text), delimiter=delimiter, strict=True)
+    found = _read_records(reader)
+    for _ in text:  # after a refused line: the rest must still be text
+        pass
+    check_rows(counted.count - 1, file, sheet, limits)
+    if found.error is not None:
         raise SourceFormatError(
-            f"not a readable CSV line: {exc}", file=raw.name, sheet=sheet, row=reader.line_num
-        ) from exc
-    if len(rows) != len(lines):
+            f"not a readable CSV line: {found.error}", file=file, sheet=sheet, row=found.error_line
+        ) from found.error
+    if found.records != counted.count:
         raise SourceFormatError(
             "a quoted value spans several lines (one line per row is expected)",
-            file=raw.name,
+            file=file,
             sheet=sheet,
-            row=_spanning_record(lines, delimiter),
+            row=found.spanning,
         )
-    width = max(map(len, rows))
-    rows[0] = rows[0] + [""] * (width - len(rows[0]))
-    return rows
+    head = found.header
+    return Shape(head + [""] * (found.width - len(head)), delimiter, counted.count, encoding)
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+@dataclass
+class _Records:
+    header: list[str]
+    records: int = 0
+    width: int = 0
+    spanning: int = 1  # the line where the first record spanning several lines starts
+    error: csv.Error | None = None
+    error_line: int = 0
+
+
+def _read_records(reader: Iterator[list[str]]) -> _Records:
+    """Read every record, noting the widest and the first spanning lines (or the csv error)."""
+    found = _Records([])
+    start, spanning = 1, None
+    try:
+        for row in reader:
+            if not found.records:
+                found.header = row
+            found.records += 1
+            found.width = max(found.width, len(row))
+            line = reader.line_num  # type: ignore[attr-defined]
+            if spanning is None and line != start:
+                spanning = start
+            start = line + 1
+    except csv.Error as exc:
+        found.error, found.error_line = exc, reader.line_num  # type: ignore[attr-defined]
+    found.spanning = start if spanning is None else spanning
+    return found
+
+
+def row_chunks(
+    stream: BinaryIO, shape: Shape, chunk_rows: int, block_size: int = BLOCK_SIZE
+) -> Iterator[tuple[int, list[list[str]]]]:
+    """Yield ``(line of the first row, rows)`` below the header, ``chunk_rows`` rows at a time.
+
+    The stream must hold the bytes ``scan`` accepted. Yields at least once (maybe no rows).
+    """
+    text = _text_lines(stream, block_size, shape.encoding)
+    reader = csv.reader(text, delimiter=shape.delimiter, strict=True)
+    next(reader, None)  # the header, as scan found it
+    batch: list[list[str]] = []
+    start = 2
+    for row in reader:
+        batch.append(row)
+        if len(batch) == chunk_rows:
+            yield start, batch
+            start, batch = start + len(batch), []
+    if batch or start == 2:
+        yield start, batch

@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 import openpyxl
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
@@ -14,7 +15,7 @@ from forecast.errors import SourceFormatError
 from forecast.samples import write_wunderground_workbook
 from forecast.schema import MEASUREMENT_KEYS
 from forecast.sources import wunderground
-from forecast.sources.common import RawFile
+from forecast.sources.common import RawFile, raw_source
 from forecast.sources.limits import Limits
 
 WORKBOOK = "Weather Underground - La Madeleine, FR.xlsx"
@@ -234,3 +235,80 @@ def test_export_over_the_row_limit_is_refused(workbook):
 def test_empty_export_is_refused():
     with pytest.raises(SourceFormatError, match=r"CSV is empty \(no header row\)"):
         wunderground.parse(_raw(EXPORT, b"\xef\xbb\xbf"))
+
+
+# ------------------------------------------------------------------ names and dialects of exports
+
+
+@pytest.mark.parametrize(
+    ("name", "station"),
+    [
+        ("Weather Underground - La Madeleine, FR.xlsx - 011024.csv", "ILAMAD25"),
+        ("Weather+Underground+-+La+Madeleine,+FR.xlsx - 011024.csv", "ILAMAD25"),
+        ("Weather Underground - Ichtegem, BE.XLSX - 011024.csv", "IICHTE19"),
+    ],
+    ids=["google-sheets", "google-sheets-plus-spelling", "upper-case-suffix"],
+)
+def test_google_sheets_download_names_identify_the_station_and_day(workbook, name, station):
+    table = wunderground.parse(_raw(name, _export(_sheet_rows(workbook, "011024")))).observations
+    assert table.column("station_id").unique().to_pylist() == [station]
+    assert table.column("sheet").unique().to_pylist() == ["011024"]
+
+
+def _cp1252(rows: list[list[object]], **options) -> bytes:
+    text = _export(rows, bom=False, delimiter=";", **options).decode("utf-8")
+    return text.encode("cp1252")
+
+
+def test_windows_1252_semicolon_export_gives_the_same_rows_and_says_so(workbook, from_workbook):
+    content = _cp1252(_sheet_rows(workbook, "011024"))
+    assert b"\xa0\xb0F" in content
+    parsed = wunderground.parse(_raw(EXPORT, content))
+    assert parsed.observations.select(SAME).equals(from_workbook.select(SAME))
+    assert parsed.drift == ("CSV export read as Windows-1252 text (it is not UTF-8)",)
+
+
+def test_separator_is_the_one_that_makes_the_header_the_workbooks(workbook, from_workbook):
+    rows = _sheet_rows(workbook, "011024")
+    rows = [[*r, "a,b,c,d,e,f,g,h,i,j,k,l,m,n" if i == 0 else ""] for i, r in enumerate(rows)]
+    content = _export(rows, delimiter=";")  # more commas than semicolons in the header line
+    assert content.splitlines()[0].count(b",") > content.splitlines()[0].count(b";")
+    parsed = wunderground.parse(_raw(EXPORT, content))
+    assert parsed.observations.select(SAME).equals(from_workbook.select(SAME))
+    assert parsed.drift == ("sheet '011024': extra column 'a,b,c,d,e,f,g,h,i,j,k,l,m,n' ignored",)
+
+
+def test_a_byte_order_mark_means_utf8_so_windows_1252_is_not_tried(workbook):
+    content = b"\xef\xbb\xbf" + _cp1252(_sheet_rows(workbook, "011024"))
+    offset = content.index(b"\xa0")
+    with pytest.raises(SourceFormatError) as caught:
+        wunderground.parse(_raw(EXPORT, content))
+    assert str(caught.value) == (
+        f"file '{EXPORT}': not UTF-8 text: byte 0xa0 at offset {offset} "
+        "(export the sheet as 'CSV UTF-8')"
+    )
+
+
+def test_text_in_neither_encoding_names_both_offsets(workbook):
+    rows = _sheet_rows(workbook, "011024")
+    rows[5][4] = "N\x81E"  # 0x81 is not a Windows-1252 character
+    text = _export(rows, bom=False, delimiter=";").decode("utf-8")
+    content = text.encode("latin-1")  # latin-1 keeps 0x81; elsewhere it equals Windows-1252
+    first, undefined = content.index(b"\xa0"), content.index(b"\x81")
+    with pytest.raises(SourceFormatError) as caught:
+        wunderground.parse(_raw(EXPORT, content))
+    assert str(caught.value) == (
+        f"file '{EXPORT}': not UTF-8 text: byte 0xa0 at offset {first}, nor Windows-1252 "
+        f"text: byte 0x81 at offset {undefined} (export the sheet as 'CSV UTF-8')"
+    )
+
+
+def test_windows_1252_export_streams_in_bounded_chunks_like_the_one_shot_parse(workbook):
+    content = _cp1252(_sheet_rows(workbook, "011024"))
+    whole = wunderground.parse(_raw(EXPORT, content)).observations
+    chunks = []
+    summary = wunderground.parse_stream(
+        raw_source(_raw(EXPORT, content)), chunks.append, chunk_rows=50
+    )
+    assert [c.num_rows for c in chunks] == [50] * 5 + [38]
+    assert pa.concat_tables(chunks).equals(whole) and summary.parts == ("011024",)
