@@ -94,6 +94,7 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
     from blocks.local import save_mongo
     from blocks.names import CLI_MONGO_BLOCK
     from flows.pipeline import forecast_pipeline
+    from forecast import progress
     from forecast.errors import RejectionThresholdExceeded, RunFailed
     from forecast.reports import RunStatus
 
@@ -102,7 +103,7 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
         save_mongo(mongo_uri, CLI_MONGO_BLOCK)
         params = params.model_copy(update={"mongo_block": CLI_MONGO_BLOCK})
     try:
-        with _local_run_settings():
+        with _local_run_settings(), progress.reporting(progress.Reporter(sys.stderr)):
             status = forecast_pipeline(params)
     except RejectionThresholdExceeded as exc:
         if isinstance(exc.status, RunStatus):
