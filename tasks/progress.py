@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -28,10 +29,14 @@ class LoadMeter:
     def start(cls, partitions: Sequence[CheckedPartition]) -> LoadMeter:
         """Create the run's progress artifact (at 0 %, or 100 % when there is nothing to load)."""
         total = sum(partition.validated_rows for partition in partitions)
-        artifact_id = create_progress_artifact(
-            progress=0.0 if total else 100.0,
-            key=LOAD_PROGRESS_KEY,
-            description=f"Documents loaded into MongoDB, of {total:,} validated.",
+        # Called from the (synchronous) load flow: async_dispatch returns the UUID, not a coroutine.
+        artifact_id = cast(
+            UUID,
+            create_progress_artifact(
+                progress=0.0 if total else 100.0,
+                key=LOAD_PROGRESS_KEY,
+                description=f"Documents loaded into MongoDB, of {total:,} validated.",
+            ),
         )
         progress.counted("load", 0, total, "documents loaded")
         return cls(artifact_id, total)
