@@ -390,6 +390,7 @@ def _blocks_aws(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
+    from flows.cli_automations import add_commands as add_automation_commands
     from forecast.localstack import DEFAULT_PORT
     from forecast.rules import DEFAULT_MAX_REJECTION_RATE
     from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
@@ -521,6 +522,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--database", help="database (default: the block's, or forecast_2_0)")
         sub.add_argument("--json", action="store_true", help="print the report as JSON")
         sub.set_defaults(handler=handler)
+    add_automation_commands(commands)
     return parser
 
 
