@@ -168,3 +168,8 @@ class DirectoryFS:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
         return str(target)
+
+
+def without_progress(stderr: str) -> str:
+    """Return ``forecast run``'s stderr without its progress lines (``stage <name>: ...``)."""
+    return "\n".join(line for line in stderr.splitlines() if not line.startswith("stage "))
