@@ -96,6 +96,7 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
     from blocks.local import save_mongo
     from blocks.names import CLI_MONGO_BLOCK
     from flows.pipeline import forecast_pipeline
+    from forecast import progress
     from forecast.errors import RejectionThresholdExceeded, RunFailed
     from forecast.reports import RunStatus
 
@@ -104,7 +105,7 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
         save_mongo(mongo_uri, CLI_MONGO_BLOCK)
         params = params.model_copy(update={"mongo_block": CLI_MONGO_BLOCK})
     try:
-        with _local_run_settings():
+        with _local_run_settings(), progress.reporting(progress.Reporter(sys.stderr)):
             status = forecast_pipeline(params)
     except RejectionThresholdExceeded as exc:
         if isinstance(exc.status, RunStatus):
@@ -393,6 +394,7 @@ def _blocks_aws(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
+    from flows.cli_automations import add_commands as add_automation_commands
     from forecast.localstack import DEFAULT_PORT
     from forecast.rules import DEFAULT_MAX_REJECTION_RATE
     from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
@@ -524,6 +526,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--database", help="database (default: the block's, or forecast_2_0)")
         sub.add_argument("--json", action="store_true", help="print the report as JSON")
         sub.set_defaults(handler=handler)
+    add_automation_commands(commands)
     return parser
 
 

@@ -20,6 +20,7 @@ from tasks.load import (
     quarantine_refusals,
     record_ledger,
 )
+from tasks.progress import LoadMeter
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,11 @@ def load(
     """Load validated observations into MongoDB one partition at a time, quarantine refusals,
     record the settled contents in the load ledger, time the standard queries."""
     prepare_collections(params.mongo_block)
-    loads = [
-        load_partition(partition, staged, params.mongo_block, params.work_dir, run_id)
-        for partition in checked.partitions
-    ]
+    meter = LoadMeter.start(checked.partitions)
+    loads = []
+    for partition in checked.partitions:
+        loads.append(load_partition(partition, staged, params.mongo_block, params.work_dir, run_id))
+        meter.loaded(partition)
     migration = merge_loads(loads)
     quarantine_refusals(raw_objects, params.window, params.lake_block, params.work_dir, run_id)
     recorded = record_ledger(

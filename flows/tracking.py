@@ -8,6 +8,7 @@ the original error, so the flow run fails with its report in place.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,11 +37,18 @@ class RunTracker:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         """Time a stage; if it raises, publish the failed run's status and raise ``RunFailed``."""
-        with self.clock(name):
-            try:
-                yield
-            except Exception as exc:
-                self._fail(name, exc)
+        progress.stage_started(name)
+        started = time.perf_counter()
+        try:
+            with self.clock(name):
+                try:
+                    yield
+                except Exception as exc:
+                    self._fail(name, exc)
+        except BaseException:
+            progress.stage_finished(name, time.perf_counter() - started, failed=True)
+            raise
+        progress.stage_finished(name, time.perf_counter() - started)
 
     def _fail(self, name: str, exc: Exception) -> None:
         cause = one_line(exc)

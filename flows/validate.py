@@ -6,6 +6,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.params import RunParams
+from forecast import progress
 from forecast.ingest import RawObject
 from forecast.partitions import CheckedRun
 from forecast.staging import StagedRun
@@ -27,12 +28,14 @@ def validate(
     """Validate the run's observations one partition at a time, write both zones and report
     their quality (one partition's rows in memory at a time)."""
     checked, reports = [], []
-    for partition in plan_partitions(staged, params.partition_rows, params.neighbour_km):
+    planned = plan_partitions(staged, params.partition_rows, params.neighbour_km)
+    for partition in planned:
         rows = partition_rows(staged, partition)
         validation = check_partition(
             rows, staged, partition, params.window, params.max_rejection_rate, params.neighbour_km
         )
         checked.append(stage_partition(validation, partition, params.work_dir, run_id))
         reports.append(report_partition(rows, validation, staged, partition, params.window))
+        progress.counted("validate", len(checked), len(planned), "partitions validated")
     write_zones(checked, raw_objects, params.window, params.lake_block, params.work_dir, run_id)
     return CheckedRun(tuple(checked), merge_quality(reports, params.max_rejection_rate))

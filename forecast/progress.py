@@ -1,15 +1,22 @@
-"""What a run has done so far, kept in its scratch directory, for the report of a failed run.
+"""What a run has done so far: for the report of a failed run, and for the person watching it.
 
-Each finished step (one partition's load, say) writes one small JSON file; if a later step
-fails, the run's status is built from these (the documents already loaded), not from values that
-died with the exception.
+Each finished step (one partition's load, say) writes one small JSON file in the run's scratch
+directory; if a later step fails, the run's status is built from these (the documents already
+loaded), not from values that died with the exception.
+
+A ``Reporter`` shows the same progress live: each stage's start and end, and counters of the long
+ones (files parsed, partitions validated, documents loaded), on the stream the CLI gives it.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
 def record(directory: Path, stage: str, index: int, values: dict[str, Any]) -> None:
@@ -35,3 +42,112 @@ def loaded_so_far(directory: Path) -> dict[str, Any]:
         for key in ("input", "inserted", "updated", "unchanged", "failed"):
             totals[key] = totals.get(key, 0) + int(values.get(key, 0))
     return totals
+
+
+# --- Live progress of a run in this process (``forecast run`` on a terminal or in a pipe) -------
+#
+# The parent flow and its subflows call the module functions below at stage boundaries and after
+# each unit of long work. They do nothing unless a caller (the CLI, which runs the flow in this
+# process) has installed a ``Reporter`` with ``reporting``: a worker's run has no terminal and gets
+# its log lines and the load's progress artifact instead.
+
+
+def progress_text(stage: str, done: int, total: int, unit: str) -> str:
+    """Return ``stage load: 120,000 / 276,480 documents loaded (43%)``."""
+    share = f" ({100 * done // total}%)" if total else ""
+    return f"stage {stage}: {done:,} / {total:,} {unit}{share}"
+
+
+class Reporter:
+    """Writes stage starts and ends and work counters to a text stream (stderr in the CLI).
+
+    On a terminal the counters of a stage rewrite one line in place (``\\r``, then erase to the
+    end of the line); the stage's end replaces it with a final line. Elsewhere every line is a
+    plain line, counters at most one per ``min_interval_s`` (the last of a stage always).
+    """
+
+    _ERASE = "\r\x1b[K"
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        tty: bool | None = None,
+        min_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.tty = stream.isatty() if tty is None else tty
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._open_line = False  # a terminal line written with \r and no newline yet
+        self._last_plain = -float("inf")
+        self._last_count: dict[str, str] = {}
+
+    def stage_started(self, stage: str) -> None:
+        """A stage begins."""
+        self._line(f"stage {stage}: started")
+
+    def counted(self, stage: str, done: int, total: int, unit: str) -> None:
+        """``done`` of ``total`` units of a stage's work are finished."""
+        text = progress_text(stage, done, total, unit)
+        with self._lock:
+            self._last_count[stage] = text
+            if self.tty:
+                self.stream.write(f"{self._ERASE}{text}")
+                self.stream.flush()
+                self._open_line = True
+                return
+            now = self.clock()
+            if done < total and now - self._last_plain < self.min_interval_s:
+                return
+            self._last_plain = now
+        self._line(text)
+
+    def stage_finished(self, stage: str, seconds: float, *, failed: bool = False) -> None:
+        """A stage ended (``failed``: it raised); the last counter line stays on a terminal."""
+        with self._lock:
+            last = self._last_count.pop(stage, None)
+        outcome = "failed" if failed else "done"
+        detail = f", {last.split(': ', 1)[1]}" if last and self.tty else ""
+        self._line(f"stage {stage}: {outcome} in {seconds:.1f} s{detail}")
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            prefix = self._ERASE if self._open_line else ""
+            self.stream.write(f"{prefix}{text}\n")
+            self.stream.flush()
+            self._open_line = False
+
+
+_sink: Reporter | None = None
+
+
+@contextmanager
+def reporting(reporter: Reporter) -> Iterator[Reporter]:
+    """Send this process's stage and counter notes to ``reporter`` while the block runs."""
+    global _sink
+    previous, _sink = _sink, reporter
+    try:
+        yield reporter
+    finally:
+        _sink = previous
+
+
+def stage_started(stage: str) -> None:
+    """Note that a stage began (to the installed reporter, if any)."""
+    if _sink is not None:
+        _sink.stage_started(stage)
+
+
+def counted(stage: str, done: int, total: int, unit: str) -> None:
+    """Note ``done`` of ``total`` units of a stage's work (to the installed reporter, if any)."""
+    if _sink is not None:
+        _sink.counted(stage, done, total, unit)
+
+
+def stage_finished(stage: str, seconds: float, *, failed: bool = False) -> None:
+    """Note that a stage ended (to the installed reporter, if any)."""
+    if _sink is not None:
+        _sink.stage_finished(stage, seconds, failed=failed)

@@ -9,6 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
+from forecast import progress
 from forecast.ingest import RawObject, Span, local_raw, read_span, write_manifest, write_span
 from forecast.reports import FileOutcome, file_outcome, staged_outcome
 from forecast.sources.limits import Limits
@@ -60,8 +61,9 @@ def staged_outcomes(
     A file that failed to parse does not stop the others: its error is kept in its outcome.
     """
     staged, outcomes = [], []
-    for record, future in zip(records, futures, strict=True):
+    for done, (record, future) in enumerate(zip(records, futures, strict=True), start=1):
         future.wait()
+        progress.counted("transform", done, len(records), "files parsed")
         result = future.state.result(raise_on_failure=False)
         if isinstance(result, StagedContent):
             staged.append(result)

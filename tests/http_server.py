@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 that plays scripted replies and records the requests it got.
+"""A real HTTP server on 127.0.0.1 that plays scripted replies and records the requests it got
+(GET, and POST with its body).
 
 Usage::
 
@@ -45,6 +46,7 @@ class Recorded:
     query: dict[str, list[str]]
     raw_query: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -77,6 +79,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body[1:])
         else:
             self.wfile.write(reply.body)
+
+    def do_POST(self) -> None:
+        """Record the request and its body (a webhook receiver), then reply as scripted."""
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.server.record(
+            Recorded(
+                "POST",
+                parts.path,
+                parse_qs(parts.query, keep_blank_values=True),
+                parts.query,
+                dict(self.headers.items()),
+                body,
+            )
+        )
+        reply = self.server.next_reply()
+        self.send_response(reply.status)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep test output quiet."""

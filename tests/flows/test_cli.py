@@ -19,7 +19,11 @@ def test_missing_landing_directory_exits_1_with_a_one_line_reason(tmp_path, stac
     )
     err = capsys.readouterr().err.strip()
     assert code == 1
-    assert len(err.splitlines()) == 1 and "does not exist" in err
+    # Besides the progress lines of the stages (`stage ingest: failed in 0.1 s`), one line says why.
+    progress, reason = err.splitlines()[:-1], err.splitlines()[-1]
+    assert all(line.startswith("stage ") for line in progress)
+    assert any(line.startswith("stage ingest: failed in ") for line in progress)
+    assert reason.startswith("forecast run: error: ") and "does not exist" in reason
 
 
 def test_mongo_uri_password_never_reaches_stdout_or_stderr(tmp_path, stack, capsys, monkeypatch):

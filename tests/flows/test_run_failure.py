@@ -19,7 +19,7 @@ from forecast.errors import RunFailed
 from forecast.samples import write_demo_landing
 from tasks.load import load_partition, prepare_collections
 from tests.flows.test_mongo_fault import _kill_when_loading
-from tests.support import DEMO_COUNTS, SecantusServer, free_port
+from tests.support import DEMO_COUNTS, SecantusServer, free_port, without_progress
 
 TOTAL = sum(DEMO_COUNTS.values())
 
@@ -133,6 +133,6 @@ def test_the_cli_prints_the_failed_run_and_one_line_of_error(
     out, err = capsys.readouterr()
     assert code == 1
     assert "failed in load" in out and "mongo before the failure: nothing loaded" in out
-    (line,) = err.strip().splitlines()
+    (line,) = without_progress(err).strip().splitlines()
     assert line.startswith("forecast run: error: failed in load: ") and "unreachable" in line
     assert "Topology" not in line and len(line) < 300

@@ -20,7 +20,7 @@ from forecast.lake import ZONES, Lake, S3Zone
 from forecast.landing import S3Landing
 from forecast.samples import write_demo_landing
 from tests.s3_support import AIRBYTE_PREFIX, moto_s3, station_counts
-from tests.support import DEMO_COUNTS
+from tests.support import DEMO_COUNTS, without_progress
 
 DEMO_TOTAL = sum(DEMO_COUNTS.values())
 DEMO_NAMES = {
@@ -215,7 +215,7 @@ def test_cli_run_on_a_missing_bucket_exits_1_naming_the_landing(s3, stack, capsy
             params.mongo_block,
         ]
     )
-    err = capsys.readouterr().err.strip()
+    err = without_progress(capsys.readouterr().err).strip()
     assert code == 1
     assert len(err.splitlines()) == 1
     assert "ConfigurationError" in err and missing in err and "NoSuchBucket" in err

@@ -25,11 +25,9 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,7 +44,7 @@ from blocks.production import Outputs, save_production_blocks
 from forecast.samples import write_demo_landing
 from tests.infra.support import MotoServer, moto_server, report, require_tool, run
 from tests.s3_support import AIRBYTE_FOLDERS, AIRBYTE_PREFIX
-from tests.support import DEMO_COUNTS, SecantusServer, free_port
+from tests.support import DEMO_COUNTS, PrefectServer, SecantusServer, free_port
 from tests.test_prefect_deploy import TERRAFORM_OUTPUTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,47 +66,6 @@ def podman(
     *args: str, timeout: float = 120, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     return run([*PODMAN, *args], timeout=timeout, check=check)
-
-
-class PrefectServer:
-    """`prefect server start` on a free loopback port with its own PREFECT_HOME."""
-
-    def __init__(self, home: Path) -> None:
-        self.home, self.port = home, free_port()
-        self.url = f"http://127.0.0.1:{self.port}/api"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-               "PREFECT_LOGGING_LEVEL": "WARNING"}  # fmt: skip
-        env.pop("PREFECT_API_URL", None)
-        log = (self.home / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("prefect")), "server", "start",
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prefect server exited: {self.home / 'server.log'}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError("prefect server did not answer within 180 s")
-
-    def stop(self) -> None:
-        """Stop the server and the uvicorn process it started (one process group: its own)."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 from blocks.local import save_local_lake, save_mongo
 from flows.cli import main
 from tests.s3_support import AIRBYTE_PREFIX, moto_s3, station_counts
-from tests.support import REAL_COUNTS
+from tests.support import REAL_COUNTS, without_progress
 
 pytestmark = pytest.mark.realdata
 
@@ -51,13 +51,13 @@ def blocks(mongo_server, prefect_harness, tmp_path_factory):
 
 
 def _run(landing: str, endpoint: str, lake: str, mongo: str) -> tuple[int, str, str]:
-    """Run the CLI once; return its exit code, stdout and stderr."""
+    """Run the CLI once; return its exit code, stdout and stderr (without the progress lines)."""
     out, err = io.StringIO(), io.StringIO()
     argv = ["run", "--landing", landing, "--s3-endpoint-url", endpoint, "--lake-block", lake,
             "--mongo-block", mongo, "--latency-iterations", "2"]  # fmt: skip
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
-    return code, out.getvalue(), err.getvalue()
+    return code, out.getvalue(), without_progress(err.getvalue())
 
 
 @pytest.fixture(scope="module")
