@@ -7,6 +7,7 @@ the work pool's concurrency decides how many run at once.
 
 from __future__ import annotations
 
+import inspect
 from datetime import date
 from typing import Any
 
@@ -30,6 +31,8 @@ def start_partition(partition: Partition, deployment: str, base: dict[str, Any])
         deployment, parameters={"params": params}, timeout=0, flow_run_name=partition.name,
         as_subflow=True,
     )  # fmt: skip
+    # run_deployment is sync-compatible: called from a sync task it returns the FlowRun itself.
+    assert not inspect.isawaitable(run), "run_deployment returned a coroutine in a sync task"
     return str(run.id)
 
 

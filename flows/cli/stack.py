@@ -1,0 +1,146 @@
+"""The local stack and configuration: ``setup``, ``stop``, ``status``, ``token``, ``blocks-aws``, ``demo``, ``docs``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flows.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    home,
+    write,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from blocks.local import save_local_lake, save_mongo
+    from forecast.localstack import LocalMongo
+
+    state = home()
+    uri = args.mongo_uri
+    if uri is None:
+        uri = LocalMongo(state, port=args.port).start()
+        write(
+            sys.stdout,
+            f"local MongoDB (SecantusDB) running at {uri} with data in {state / 'mongo' / 'data'}",
+        )
+    save_local_lake(state / "lake")
+    save_mongo(uri)
+    write(
+        sys.stdout,
+        f"blocks saved: forecast-lake -> {state / 'lake'}/{{raw,processed,rejected,reports}}, forecast-mongo",
+    )
+    return EXIT_OK
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from forecast.localstack import LocalMongo
+
+    stopped = LocalMongo(home(), port=args.port).stop()
+    write(sys.stdout, "local MongoDB stopped" if stopped else "local MongoDB was not running")
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from forecast.localstack import LocalMongo
+
+    write(sys.stdout, f"FORECAST_HOME: {os.environ.get('FORECAST_HOME', home())}")
+    write(sys.stdout, f"PREFECT_HOME: {os.environ.get('PREFECT_HOME', '~/.prefect')}")
+    write(sys.stdout, f"local MongoDB: {LocalMongo(home(), port=args.port).status()}")
+    return EXIT_OK
+
+
+def _token(args: argparse.Namespace) -> int:
+    from prefect.blocks.system import Secret
+    from pydantic import SecretStr
+
+    token = sys.stdin.readline().strip()  # stdin, not argv: keeps it out of shell history and ps
+    if not token:
+        write(sys.stderr, "forecast token: error: no token on standard input")
+        return EXIT_FAILED
+    Secret(value=SecretStr(token)).save(args.block, overwrite=True)
+    write(sys.stdout, f"token saved in Secret block {args.block!r}")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from forecast.samples import write_demo_landing
+
+    files = write_demo_landing(Path(args.out))
+    for sample in files:
+        write(sys.stdout, f"{sample.path}: {sum(sample.rows.values())} observations")
+    return EXIT_OK
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from forecast.quality_docs import data_quality_markdown
+
+    Path(args.out).write_text(data_quality_markdown(), encoding="utf-8")
+    write(sys.stdout, f"wrote {args.out}")
+    return EXIT_OK
+
+
+def _blocks_aws(args: argparse.Namespace) -> int:
+    import boto3
+
+    from blocks.production import load_outputs, save_production_blocks
+
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        write(sys.stderr, "forecast blocks-aws: error: give --region or set AWS_REGION")
+        return EXIT_FAILED
+    outputs = load_outputs(Path(args.terraform_outputs), region)
+    saved = save_production_blocks(outputs, boto3.client("secretsmanager", region_name=region))
+    write(sys.stdout, f"blocks saved: {', '.join(saved)}")
+    return EXIT_OK
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add this group's commands to the ``forecast`` parser."""
+    from blocks.names import INFOCLIMAT_TOKEN_BLOCK
+    from forecast.localstack import DEFAULT_PORT
+
+    aws = commands.add_parser(
+        "blocks-aws",
+        help="save the production blocks (S3 zones, MongoDB URI from Secrets Manager) from "
+        "`terraform output -json`",
+    )
+    aws.add_argument("--terraform-outputs", required=True, metavar="FILE")
+    aws.add_argument("--region", help="AWS region (default: AWS_REGION)")
+    aws.set_defaults(handler=_blocks_aws)
+
+    setup = commands.add_parser(
+        "setup", help="start the local MongoDB (unless --mongo-uri) and save the local blocks"
+    )
+    setup.add_argument("--mongo-uri", help="use this MongoDB instead of starting the local one")
+    setup.add_argument("--port", type=int, default=DEFAULT_PORT)
+    setup.set_defaults(handler=_setup)
+
+    for name, handler, text in (
+        ("stop", _stop, "stop the local MongoDB"),
+        ("status", _status, "show the state homes and the local MongoDB's state"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--port", type=int, default=DEFAULT_PORT)
+        sub.set_defaults(handler=handler)
+
+    token = commands.add_parser(
+        "token", help="save the InfoClimat API token (read from stdin) in a Secret block"
+    )
+    token.add_argument("--block", default=INFOCLIMAT_TOKEN_BLOCK)
+    token.set_defaults(handler=_token)
+
+    demo = commands.add_parser("demo", help="write demo inputs in the real source formats")
+    demo.add_argument("--out", required=True)
+    demo.set_defaults(handler=_demo)
+
+    docs = commands.add_parser("docs", help="generate docs/data-quality.md from the rule catalogue")
+    docs.add_argument("--out", default="docs/data-quality.md")
+    docs.set_defaults(handler=_docs)
