@@ -527,8 +527,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``forecast`` console script."""
     from pydantic import ValidationError
 
+    from flows.observability import use_json_logs
     from forecast.errors import ForecastError
 
+    use_json_logs()  # FORECAST_LOG_FORMAT=json: every console handler writes JSON lines
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args))
