@@ -436,7 +436,7 @@ def test_destroy_removes_what_apply_created(applied):
         s3.delete_object(Bucket=logs, Key=entry["Key"], VersionId=entry["VersionId"])
 
     rest = applied.terraform("destroy", "-auto-approve", *applied.args, timeout=1800)
-    assert "Destroy complete! Resources: 141 destroyed." in rest.stdout, rest.stdout[-3000:]
+    assert "Destroy complete! Resources: 145 destroyed." in rest.stdout, rest.stdout[-3000:]
     assert "values" not in applied.terraform.show_json()  # the state is empty
     assert s3.list_buckets()["Buckets"] == []
     roles = applied.client("iam").list_roles()["Roles"]
