@@ -9,6 +9,7 @@ from prefect.runtime import flow_run
 
 from flows.ingest import ingest
 from flows.load import load
+from flows.observability import emit_run_metrics, use_json_logs
 from flows.params import RunParams
 from flows.tracking import RunTracker
 from flows.transform import transform
@@ -27,6 +28,7 @@ def forecast_pipeline(params: RunParams) -> RunStatus:
     the run fails. Fails too (after loading and reporting everything else) when station-days
     exceed the rejection threshold; those are held in rejected/ for ``forecast requeue``.
     """
+    use_json_logs()  # FORECAST_LOG_FORMAT=json without the logging settings file
     started_at = datetime.now(UTC)
     params = params.resolved(started_at.date())
     run = RunTracker(params, str(flow_run.get_id() or "local"), started_at)
@@ -54,6 +56,7 @@ def forecast_pipeline(params: RunParams) -> RunStatus:
         )  # fmt: skip
         if params.requeue_run:
             record_requeue(params.requeue_run, status, params.lake_block)
+    emit_run_metrics(status, loaded.latency)  # a failed stage emits its own (RunTracker)
     if status.held:
         raise RejectionThresholdExceeded(status.held, status)
     if status.status == "success":

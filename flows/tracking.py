@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from flows.observability import emit_run_metrics
 from flows.params import RunParams
 from forecast import progress
 from forecast.errors import RunFailed, one_line
@@ -59,5 +60,6 @@ class RunTracker:
             migration=progress.loaded_so_far(run_directory(self.params.work_dir, self.run_id)),
             stages=self.clock.stages,
         )  # fmt: skip
+        emit_run_metrics(status)  # first: the metrics do not depend on the lake being reachable
         publish_failure(status, self.params.lake_block)
         raise RunFailed(f"failed in {name}: {cause}", status, name) from exc

@@ -31,6 +31,7 @@ TERRAFORM_OUTPUTS = {
     "FORECAST_SECURITY_GROUP_ID": "sg-0task",
     "FORECAST_LOG_GROUP": "/ecs/forecast-prod/flows",
     "FORECAST_LANDING_BUCKET": "forecast-prod-landing-123456789012",
+    "FORECAST_ENVIRONMENT": "prod",
     "AWS_REGION": "eu-west-3",
 }
 
@@ -96,7 +97,12 @@ def test_ecs_job_variables_come_from_the_build_and_the_terraform_outputs(deploye
         variables["family"] == "forecast-pipeline" and variables["match_latest_revision_in_family"]
     )
     assert variables["cloudwatch_logs_options"]["awslogs-group"] == "/ecs/forecast-prod/flows"
-    assert set(variables["env"]) == {"PREFECT_SERVER_ANALYTICS_ENABLED"}
+    assert variables["env"] == {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "FORECAST_ENVIRONMENT": "prod",
+        "FORECAST_LOG_FORMAT": "json",
+        "PREFECT_LOGGING_SETTINGS_PATH": "/opt/forecast/flows/logging.yml",
+    }
 
 
 def test_backfill_has_no_schedule_and_targets_the_weekly_deployment(deployed):

@@ -35,6 +35,7 @@ ENV_FROM_OUTPUT = {
     "FORECAST_SECURITY_GROUP_ID": "security_group_id",
     "FORECAST_LOG_GROUP": "log_group_name",
     "FORECAST_LANDING_BUCKET": "bucket_names",
+    "FORECAST_ENVIRONMENT": "environment",
     "AWS_REGION": "region",
 }
 
@@ -150,3 +151,33 @@ def test_the_names_the_deploy_test_uses_are_the_ones_terraform_renders(name):
     )
     assert TERRAFORM_OUTPUTS["FORECAST_LANDING_BUCKET"] == f"{name}-landing-{ACCOUNT}"
     assert TERRAFORM_OUTPUTS["AWS_REGION"] == _defaults()["region"]
+
+
+def test_every_monitoring_alarm_notifies_the_topic_and_reads_emf_metrics_not_log_text():
+    main = _parse(TERRAFORM / "modules" / "monitoring" / "main.tf")
+    kinds = {_unquote(kind) for entry in main["resource"] for kind in entry}
+    assert "aws_cloudwatch_log_metric_filter" not in kinds
+    alarms = {
+        _unquote(name): body
+        for entry in main["resource"]
+        for kind, bodies in entry.items()
+        if _unquote(kind) == "aws_cloudwatch_metric_alarm"
+        for name, body in bodies.items()
+    }
+    assert set(alarms) == {"failed", "rejection_rate", "latency_p95", "no_success", "dlq"}
+    for name, body in alarms.items():
+        assert body["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"], name
+    metrics = {name: _unquote(body["metric_name"]) for name, body in alarms.items()}
+    assert metrics == {"failed": "RunSucceeded", "rejection_rate": "RejectionRate",
+                       "latency_p95": "QueryLatencyP95", "no_success": "SuccessfulRunsLookback",
+                       "dlq": "ApproximateNumberOfMessagesVisible"}  # fmt: skip
+    for name in ("failed", "rejection_rate", "latency_p95", "no_success"):
+        assert _unquote(alarms[name]["namespace"]) == "${local.namespace}", name
+    assert (
+        _unquote(alarms["rejection_rate"]["threshold"]) == "${var.rejection_rate_threshold_percent}"
+    )
+    assert _unquote(alarms["latency_p95"]["threshold"]) == "${var.latency_p95_slo_ms}"
+    root = _parse(TERRAFORM / "main.tf")
+    (monitoring,) = [m['"monitoring"'] for m in root["module"] if '"monitoring"' in m]
+    assert _unquote(monitoring["latency_p95_slo_ms"]) == "${var.latency_p95_slo_ms}"
+    assert _unquote(monitoring["environment"]) == "${var.environment}"

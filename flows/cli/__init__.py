@@ -40,8 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_defaults()  # before anything imports Prefect: the Makefile's FORECAST_HOME and PREFECT_HOME
     from pydantic import ValidationError
 
+    from flows.observability import use_json_logs
     from forecast.errors import ForecastError
 
+    use_json_logs()  # FORECAST_LOG_FORMAT=json: every console handler writes JSON lines
     args = parser().parse_args(argv)
     try:
         return int(args.handler(args))

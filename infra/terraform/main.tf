@@ -79,15 +79,17 @@ module "worker" {
 }
 
 module "monitoring" {
-  source              = "./modules/monitoring"
-  name                = local.name
-  kms_key_arn         = module.kms.key_arn
-  alarm_email         = var.alarm_email
-  flow_log_group_name = module.ecs.flow_log_group_name
-  flow_log_group_arn  = module.ecs.flow_log_group_arn
-  dlq_name            = module.worker.dlq_name
-  subnet_ids          = module.network.subnet_ids
-  security_group_id   = module.network.task_security_group_id
+  source            = "./modules/monitoring"
+  name              = local.name
+  kms_key_arn       = module.kms.key_arn
+  alarm_email       = var.alarm_email
+  environment       = var.environment
+  dlq_name          = module.worker.dlq_name
+  subnet_ids        = module.network.subnet_ids
+  security_group_id = module.network.task_security_group_id
+
+  rejection_rate_threshold_percent = var.rejection_rate_threshold_percent
+  latency_p95_slo_ms               = var.latency_p95_slo_ms
 }
 
 # mongodb_mode = "atlas": not instantiated, only the URI secret is used.

@@ -77,3 +77,13 @@ output "vpc_id" {
   description = "VPC of the flow-run tasks (work pool: vpc_id)."
   value       = module.network.vpc_id
 }
+
+output "environment" {
+  description = "Environment name: the Environment dimension of the pipeline's metrics, which the alarms read (prefect.yaml FORECAST_ENVIRONMENT)."
+  value       = var.environment
+}
+
+output "metric_namespace" {
+  description = "CloudWatch namespace of the pipeline's EMF metrics (the flows' default FORECAST_METRIC_NAMESPACE)."
+  value       = module.monitoring.metric_namespace
+}

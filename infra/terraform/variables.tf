@@ -116,6 +116,20 @@ variable "self_hosted_prefect" {
   default     = true
 }
 
+# --- alarms on the pipeline's metrics (modules/monitoring) -------------------
+
+variable "rejection_rate_threshold_percent" {
+  description = "Alarm when a pipeline run rejects more than this percentage of its in-window records (metric RejectionRate)."
+  type        = number
+  default     = 5
+}
+
+variable "latency_p95_slo_ms" {
+  description = "SLO of each standard query's p95 latency in a run's latency report, in milliseconds (metric QueryLatencyP95)."
+  type        = number
+  default     = 500
+}
+
 # --- tests against moto only -------------------------------------------------
 
 variable "moto_unsupported" {

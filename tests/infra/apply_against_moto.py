@@ -143,8 +143,8 @@ def _secret_arns(applied: Applied) -> list[str]:
 
 
 def test_apply_creates_every_planned_resource_but_the_two_moto_cannot(applied):
-    assert applied.apply_summary == "Apply complete! Resources: 147 added, 0 changed, 0 destroyed."
-    assert len(applied.planned_in_full) == 149
+    assert applied.apply_summary == "Apply complete! Resources: 151 added, 0 changed, 0 destroyed."
+    assert len(applied.planned_in_full) == 153
     assert applied.planned_in_full - applied.planned_for_moto == MOTO_UNSUPPORTED
     assert applied.planned_for_moto <= applied.planned_in_full
     assert applied.in_state == applied.planned_for_moto
@@ -354,7 +354,7 @@ def test_secrets_exist_encrypted_with_the_platform_key_and_without_a_value(appli
     assert listed == {f"{NAME}/mongodb-uri", f"{NAME}/infoclimat-token", f"{NAME}/mongodb-keyfile"}
 
 
-def test_the_no_successful_run_check_runs_the_zip_built_outside_terraform(applied):
+def test_the_alarms_watch_the_emf_metrics_and_the_check_sums_run_succeeded(applied):
     zip_path = applied.terraform.dir / LAMBDA_ZIP
     digest = base64.b64encode(hashlib.sha256(zip_path.read_bytes()).digest()).decode()
     function = applied.client("lambda").get_function(FunctionName=f"{NAME}-last-success-check")[
@@ -363,21 +363,47 @@ def test_the_no_successful_run_check_runs_the_zip_built_outside_terraform(applie
     assert (function["CodeSha256"], function["Handler"], function["Runtime"]) == (
         digest, "last_success.handler", "python3.12",
     )  # fmt: skip
-    assert function["Environment"]["Variables"]["LOOKBACK_DAYS"] == "8"
-    assert function["Environment"]["Variables"]["LOG_GROUP_NAME"] == f"/ecs/{NAME}/flows"
+    assert function["Environment"]["Variables"] == {
+        "LOOKBACK_DAYS": "8", "METRIC_NAMESPACE": "Forecast/Pipeline", "ENVIRONMENT": "prod",
+        "SOURCE_METRIC": "RunSucceeded", "METRIC_NAME": "SuccessfulRunsLookback",
+    }  # fmt: skip
+    policy = applied.client("iam").get_role_policy(
+        RoleName=f"{NAME}-last-success-check", PolicyName="last-success-check"
+    )["PolicyDocument"]
+    policy = json.loads(policy) if isinstance(policy, str) else policy
+    actions = {s["Sid"]: s["Action"] for s in policy["Statement"]}
+    assert actions["ReadRunMetric"] == "cloudwatch:GetMetricData"
+    assert "logs:FilterLogEvents" not in json.dumps(policy)  # it no longer reads log text
     alarms = {
         a["AlarmName"]: a for a in applied.client("cloudwatch").describe_alarms()["MetricAlarms"]
     }
-    assert set(alarms) == {
-        f"{NAME}-flow-run-failed",
-        f"{NAME}-no-successful-run-8d",
-        f"{NAME}-worker-dlq-not-empty",
-    }
-    no_success = alarms[f"{NAME}-no-successful-run-8d"]
-    assert (no_success["MetricName"], no_success["TreatMissingData"], no_success["Period"],
-            no_success["EvaluationPeriods"]) == ("CompletedRunsLookback", "breaching", 3600, 2)  # fmt: skip
     topic = applied.outputs["sns_topic_arn"]
-    assert all(alarm["AlarmActions"] == [topic] for alarm in alarms.values())
+    prod = [{"Name": "Environment", "Value": "prod"}]
+    expected = {  # name: (metric, statistic, operator, threshold, dimensions)
+        f"{NAME}-flow-run-failed": ("RunSucceeded", "Minimum", "LessThanThreshold", 1.0, prod),
+        f"{NAME}-rejection-rate-high": ("RejectionRate", "Maximum", "GreaterThanThreshold", 5.0, prod),
+        f"{NAME}-no-successful-run-8d": ("SuccessfulRunsLookback", "Minimum", "LessThanThreshold",
+                                         1.0, prod),
+    } | {
+        f"{NAME}-latency-p95-{query.replace('_', '-')}": (
+            "QueryLatencyP95", "Maximum", "GreaterThanThreshold", 500.0,
+            [*prod, {"Name": "Query", "Value": query}])
+        for query in ("station_day", "network_week", "near_point", "daily_means_month",
+                      "count_station")
+    }  # fmt: skip
+    assert set(alarms) == set(expected) | {f"{NAME}-worker-dlq-not-empty"}
+    for name, (metric, statistic, operator, threshold, dimensions) in expected.items():
+        alarm = alarms[name]
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"],
+                alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            "Forecast/Pipeline", metric, statistic, operator, threshold), name  # fmt: skip
+        assert sorted(alarm["Dimensions"], key=lambda d: d["Name"]) == dimensions, name
+        assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic], name
+    no_success = alarms[f"{NAME}-no-successful-run-8d"]
+    assert (no_success["TreatMissingData"], no_success["Period"],
+            no_success["EvaluationPeriods"]) == ("breaching", 3600, 2)  # fmt: skip
+    assert alarms[f"{NAME}-worker-dlq-not-empty"]["AlarmActions"] == [topic]
+    assert not applied.client("logs").describe_metric_filters()["metricFilters"]
     hourly = applied.client("events").list_targets_by_rule(Rule=f"{NAME}-last-success-check")[
         "Targets"
     ]
@@ -410,7 +436,7 @@ def test_destroy_removes_what_apply_created(applied):
         s3.delete_object(Bucket=logs, Key=entry["Key"], VersionId=entry["VersionId"])
 
     rest = applied.terraform("destroy", "-auto-approve", *applied.args, timeout=1800)
-    assert "Destroy complete! Resources: 141 destroyed." in rest.stdout, rest.stdout[-3000:]
+    assert "Destroy complete! Resources: 145 destroyed." in rest.stdout, rest.stdout[-3000:]
     assert "values" not in applied.terraform.show_json()  # the state is empty
     assert s3.list_buckets()["Buckets"] == []
     roles = applied.client("iam").list_roles()["Roles"]

@@ -20,6 +20,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
+from forecast import metrics
 from tests.infra.support import (
     CLI_CONFIG,
     LAMBDA_ZIP,
@@ -34,13 +35,13 @@ from tests.test_prefect_deploy import TERRAFORM_OUTPUTS
 
 ACCOUNT = "123456789012"
 # Managed resources per module with the defaults (create_vpc, mongodb_mode = "ecs", no e-mail):
-# 149 in all. A change to the stack changes these on purpose.
+# 153 in all. A change to the stack changes these on purpose.
 PLANNED_PER_MODULE = {
     "module.ecs": 7,
     "module.iam": 6,
     "module.kms": 2,
     "module.mongodb": 29,
-    "module.monitoring": 14,
+    "module.monitoring": 18,
     "module.network": 32,
     "module.secrets": 2,
     "module.storage": 49,
@@ -98,7 +99,7 @@ def test_validate_reports_a_valid_configuration_without_warnings(stack):
 
 
 def test_plan_with_the_default_variables_creates_the_whole_stack(plan):
-    assert plan["summary"] == "Plan: 149 to add, 0 to change, 0 to destroy."
+    assert plan["summary"] == "Plan: 153 to add, 0 to change, 0 to destroy."
     managed = _managed(plan)
     assert {tuple(c["change"]["actions"]) for c in managed} == {("create",)}
     per_module = Counter(c["module_address"].split("[")[0] for c in managed)
@@ -123,6 +124,8 @@ def test_the_names_prefect_yaml_and_the_deploy_test_use_are_the_planned_ones(pla
         name = _after(plan, f"module.iam.aws_iam_role.{role}")["name"]
         assert TERRAFORM_OUTPUTS[variable] == f"arn:aws:iam::{ACCOUNT}:role/{name}"
     assert TERRAFORM_OUTPUTS["AWS_REGION"] == REGION
+    assert outputs["environment"] == TERRAFORM_OUTPUTS["FORECAST_ENVIRONMENT"]
+    assert outputs["metric_namespace"] == metrics.NAMESPACE  # the flows' default namespace
 
 
 def test_what_moto_cannot_create_is_planned_in_full(plan):
@@ -160,3 +163,84 @@ def test_the_check_lambda_is_deployed_from_the_reproducible_zip(plan, stack, tmp
         assert archive.namelist() == ["last_success.py"]
         assert archive.read("last_success.py") == source.read_bytes()
     assert function["handler"] == "last_success.handler"
+
+
+# What each alarm on the pipeline's EMF metrics watches (names with the defaults).
+EMF_ALARMS = {
+    "failed": ("forecast-prod-flow-run-failed", "RunSucceeded", "Minimum", "LessThanThreshold", 1),
+    "rejection_rate": ("forecast-prod-rejection-rate-high", "RejectionRate", "Maximum",
+                       "GreaterThanThreshold", 5),
+    "no_success": ("forecast-prod-no-successful-run-8d", "SuccessfulRunsLookback", "Minimum",
+                   "LessThanThreshold", 1),
+}  # fmt: skip
+LATENCY_QUERIES = ("station_day", "network_week", "near_point", "daily_means_month",
+                   "count_station")  # fmt: skip
+
+
+def _alarms(plan: dict) -> dict[str, dict]:
+    return {
+        c["address"]: c
+        for c in _managed(plan)
+        if c["type"] == "aws_cloudwatch_metric_alarm" and c["module_address"] == "module.monitoring"
+    }
+
+
+def test_the_alarms_read_the_pipelines_emf_metrics_in_its_namespace_and_environment(plan):
+    alarms = _alarms(plan)
+    module = plan["configuration"]["root_module"]["module_calls"]["monitoring"]["module"]
+    configured = {r["address"]: r for r in module["resources"]}
+    expected = {f"module.monitoring.aws_cloudwatch_metric_alarm.{key}": spec
+                for key, spec in EMF_ALARMS.items()} | {
+        f'module.monitoring.aws_cloudwatch_metric_alarm.latency_p95["{query}"]': (
+            f"forecast-prod-latency-p95-{query.replace('_', '-')}", "QueryLatencyP95", "Maximum",
+            "GreaterThanThreshold", 500)
+        for query in LATENCY_QUERIES
+    }  # fmt: skip
+    assert set(alarms) == set(expected) | {"module.monitoring.aws_cloudwatch_metric_alarm.dlq"}
+    for address, (name, metric, statistic, operator, threshold) in expected.items():
+        after = alarms[address]["change"]["after"]
+        assert (after["alarm_name"], after["metric_name"], after["statistic"],
+                after["comparison_operator"], after["threshold"]) == (
+            name, metric, statistic, operator, threshold), address  # fmt: skip
+        assert after["namespace"] == metrics.NAMESPACE, address
+        query = address.split('"')[1] if "[" in address else None
+        assert after["dimensions"] == (
+            {"Environment": "prod"} | ({"Query": query} if query else {})
+        ), address
+        assert after["period"] * after["evaluation_periods"] <= 604_800  # PutMetricAlarm's limit
+        # the topic's ARN is known after apply; the configuration says it is the alarm topic
+        resource = address.removeprefix("module.monitoring.").split("[")[0]
+        actions = configured[resource]["expressions"]["alarm_actions"]["references"]
+        assert "aws_sns_topic.alarms.arn" in actions, address
+    no_success = alarms["module.monitoring.aws_cloudwatch_metric_alarm.no_success"]["change"]
+    assert no_success["after"]["treat_missing_data"] == "breaching"
+    assert {a["change"]["after"]["treat_missing_data"] for k, a in alarms.items()
+            if not k.endswith((".no_success", ".dlq"))} == {"notBreaching"}  # fmt: skip
+    # no alarm matches log text any more
+    assert not [c for c in _managed(plan) if c["type"] == "aws_cloudwatch_log_metric_filter"
+                and c["module_address"] == "module.monitoring"]  # fmt: skip
+
+
+def test_the_thresholds_are_the_root_variables(stack, moto, tmp_path):
+    """A targeted plan with other thresholds: the alarms take them."""
+    result = stack.terraform(
+        "plan", *_plan_args(moto.url, "-var=rejection_rate_threshold_percent=2.5",
+                            "-var=latency_p95_slo_ms=120",
+                            "-target=module.monitoring.aws_cloudwatch_metric_alarm.rejection_rate",
+                            '-target=module.monitoring.aws_cloudwatch_metric_alarm.latency_p95["near_point"]',
+                            "-out=thresholds.tfplan"),
+    )  # fmt: skip
+    assert "Plan: " in result.stdout
+    alarms = _alarms(stack.terraform.show_json("thresholds.tfplan"))
+    thresholds = {a["change"]["after"]["alarm_name"]: a["change"]["after"]["threshold"]
+                  for a in alarms.values()}  # fmt: skip
+    assert thresholds == {"forecast-prod-rejection-rate-high": 2.5,
+                          "forecast-prod-latency-p95-near-point": 120}  # fmt: skip
+
+
+def test_the_check_lambda_sums_run_succeeded_of_the_environment(plan):
+    function = _after(plan, "module.monitoring.aws_lambda_function.last_success")
+    assert function["environment"][0]["variables"] == {
+        "LOOKBACK_DAYS": "8", "METRIC_NAMESPACE": metrics.NAMESPACE, "ENVIRONMENT": "prod",
+        "SOURCE_METRIC": "RunSucceeded", "METRIC_NAME": "SuccessfulRunsLookback",
+    }  # fmt: skip

@@ -1,7 +1,7 @@
 data "aws_caller_identity" "current" {}
 
 locals {
-  namespace = "Forecast/${var.name}"
+  namespace = var.metric_namespace
 }
 
 resource "aws_sns_topic" "alarms" {
@@ -16,56 +16,78 @@ resource "aws_sns_topic_subscription" "email" {
   endpoint  = var.alarm_email
 }
 
-# --- Failed flow runs ------------------------------------------------------------------------
+# --- Alarms on the pipeline's own metrics (EMF) ---------------------------------------------
+# Every pipeline run, failed ones included, writes CloudWatch Embedded Metric Format lines to
+# stdout (flows/observability.py, forecast/metrics.py); the ECS task ships them to the flow log
+# group, where CloudWatch extracts them into var.metric_namespace. Each metric is published under
+# the dimension set [Environment] (read here: one series per environment whatever the
+# deployment) and [Environment, Flow, Deployment] (dashboards). They replace the log metric
+# filters on Prefect's "Finished in state ..." text, which also counted subflows (a subflow
+# that completed inside a failed run read as a success) and changes with Prefect's wording.
 
-resource "aws_cloudwatch_log_metric_filter" "failed" {
-  name           = "${var.name}-flow-runs-failed"
-  log_group_name = var.flow_log_group_name
-  pattern        = "\"Finished in state Failed\""
-
-  metric_transformation {
-    name          = "FlowRunsFailed"
-    namespace     = local.namespace
-    value         = "1"
-    default_value = "0"
-  }
+locals {
+  environment = { Environment = var.environment }
 }
 
 resource "aws_cloudwatch_metric_alarm" "failed" {
   alarm_name          = "${var.name}-flow-run-failed"
-  alarm_description   = "A forecast flow run finished in state Failed."
+  alarm_description   = "A forecast pipeline run did not succeed (RunSucceeded = 0: failed, held or partial). Its status is in reports/run=<id>/pipeline_status.json."
   namespace           = local.namespace
-  metric_name         = "FlowRunsFailed"
-  statistic           = "Sum"
+  metric_name         = "RunSucceeded"
+  dimensions          = local.environment
+  statistic           = "Minimum"
   period              = 3600
   evaluation_periods  = 1
   threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
+  comparison_operator = "LessThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
-# --- Completed flow runs (metric kept for dashboards) -----------------------------------
+resource "aws_cloudwatch_metric_alarm" "rejection_rate" {
+  alarm_name          = "${var.name}-rejection-rate-high"
+  alarm_description   = "A forecast pipeline run rejected more than ${var.rejection_rate_threshold_percent} % of its in-window records (RejectionRate)."
+  namespace           = local.namespace
+  metric_name         = "RejectionRate"
+  dimensions          = local.environment
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.rejection_rate_threshold_percent
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
 
-resource "aws_cloudwatch_log_metric_filter" "completed" {
-  name           = "${var.name}-flow-runs-completed"
-  log_group_name = var.flow_log_group_name
-  pattern        = "\"Finished in state Completed\""
-
-  metric_transformation {
-    name          = "FlowRunsCompleted"
-    namespace     = local.namespace
-    value         = "1"
-    default_value = "0"
-  }
+# One alarm per standard query: each has its own p95 (metric QueryLatencyP95, dimension Query).
+resource "aws_cloudwatch_metric_alarm" "latency_p95" {
+  for_each            = toset(var.latency_queries)
+  alarm_name          = "${var.name}-latency-p95-${replace(each.key, "_", "-")}"
+  alarm_description   = "The p95 latency of the standard query ${each.key} exceeded the ${var.latency_p95_slo_ms} ms SLO in a pipeline run's latency report."
+  namespace           = local.namespace
+  metric_name         = "QueryLatencyP95"
+  dimensions          = merge(local.environment, { Query = each.key })
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.latency_p95_slo_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 # --- No successful run in N (8) days ------------------------------------------------------
-# A metric alarm cannot span 8 days (PutMetricAlarm: Period x EvaluationPeriods <= 7 days),
-# and with a weekly cron any window <= 7 days is empty just before each run. An hourly Lambda
-# counts "Finished in state Completed" over the last N days and publishes the count; the
-# alarm fires when two consecutive hourly values are < 1 or missing (missing = breaching).
+# A metric alarm cannot span 8 days (PutMetricAlarm: Period x EvaluationPeriods <= 604,800 s
+# for periods of an hour or more), and metric math in an alarm only sees the data of that
+# evaluation range, so neither RunSucceeded directly nor an expression over it can say "8 days";
+# with a weekly cron any window <= 7 days is also empty just before each run. An hourly Lambda
+# sums RunSucceeded (the EMF metric, dimension Environment) over the last N days with
+# GetMetricData, which has no such limit, and publishes the sum as SuccessfulRunsLookback; the
+# alarm fires when two consecutive hourly values are < 1 or missing (missing = breaching: a
+# check that stopped reporting is an alarm too).
 
 # The function's zip is built outside Terraform (only the AWS provider is needed): run
 # `make lambda-zip` (infra/build-lambda-zip.py, reproducible: same source, same bytes, same hash)
@@ -103,9 +125,10 @@ resource "aws_iam_role_policy_attachment" "last_success_vpc" {
 
 data "aws_iam_policy_document" "last_success" {
   statement {
-    sid       = "SearchFlowLogs"
-    actions   = ["logs:FilterLogEvents"]
-    resources = ["${var.flow_log_group_arn}:*"]
+    sid = "ReadRunMetric"
+    # GetMetricData has no resource-level permissions (and no namespace condition key).
+    actions   = ["cloudwatch:GetMetricData"]
+    resources = ["*"]
   }
 
   statement {
@@ -159,10 +182,11 @@ resource "aws_lambda_function" "last_success" {
 
   environment {
     variables = {
-      LOG_GROUP_NAME   = var.flow_log_group_name
       LOOKBACK_DAYS    = tostring(var.success_lookback_days)
       METRIC_NAMESPACE = local.namespace
-      METRIC_NAME      = "CompletedRunsLookback"
+      ENVIRONMENT      = var.environment
+      SOURCE_METRIC    = "RunSucceeded"
+      METRIC_NAME      = "SuccessfulRunsLookback"
     }
   }
 
@@ -191,7 +215,7 @@ resource "aws_lambda_function" "last_success" {
 
 resource "aws_cloudwatch_event_rule" "daily" {
   name                = "${var.name}-last-success-check"
-  description         = "Hourly check that a flow run completed within the lookback window"
+  description         = "Hourly check that a pipeline run succeeded within the lookback window"
   schedule_expression = "rate(1 hour)"
 }
 
@@ -212,9 +236,10 @@ resource "aws_lambda_permission" "daily" {
 
 resource "aws_cloudwatch_metric_alarm" "no_success" {
   alarm_name          = "${var.name}-no-successful-run-${var.success_lookback_days}d"
-  alarm_description   = "No forecast flow run finished in state Completed in the last ${var.success_lookback_days} days (or the hourly check stopped reporting)."
+  alarm_description   = "No forecast pipeline run succeeded (RunSucceeded) in the last ${var.success_lookback_days} days (or the hourly check stopped reporting)."
   namespace           = local.namespace
-  metric_name         = "CompletedRunsLookback"
+  metric_name         = "SuccessfulRunsLookback"
+  dimensions          = local.environment
   statistic           = "Minimum"
   period              = 3600
   evaluation_periods  = 2

@@ -14,14 +14,33 @@ variable "alarm_email" {
   default     = ""
 }
 
-variable "flow_log_group_name" {
-  description = "Flow-run log group."
+variable "environment" {
+  description = "The Environment dimension the pipeline's runs publish (prefect.yaml FORECAST_ENVIRONMENT)."
   type        = string
 }
 
-variable "flow_log_group_arn" {
-  description = "ARN of the flow-run log group."
+variable "metric_namespace" {
+  description = "Namespace of the pipeline's EMF metrics (forecast/metrics.py NAMESPACE, FORECAST_METRIC_NAMESPACE)."
   type        = string
+  default     = "Forecast/Pipeline"
+}
+
+variable "rejection_rate_threshold_percent" {
+  description = "Alarm when a run rejects more than this percentage of its in-window records (RejectionRate)."
+  type        = number
+  default     = 5
+}
+
+variable "latency_p95_slo_ms" {
+  description = "Alarm when a standard query's p95 latency (QueryLatencyP95) in a run exceeds this many milliseconds."
+  type        = number
+  default     = 500
+}
+
+variable "latency_queries" {
+  description = "The standard queries of the latency report (forecast/mongo/latency.py), one p95 alarm each."
+  type        = list(string)
+  default     = ["station_day", "network_week", "near_point", "daily_means_month", "count_station"]
 }
 
 variable "dlq_name" {
@@ -30,7 +49,7 @@ variable "dlq_name" {
 }
 
 variable "success_lookback_days" {
-  description = "Alarm when no flow run finished Completed within this many days."
+  description = "Alarm when no pipeline run succeeded (RunSucceeded = 1) within this many days."
   type        = number
   default     = 8
 }

@@ -1,38 +1,65 @@
-"""Publish how many flow runs finished in state Completed over the last N days.
+"""Publish how many pipeline runs succeeded over the last N days (the sum of RunSucceeded).
 
 CloudWatch alarms cannot look back more than 7 days (Period x EvaluationPeriods <= 604,800 s),
-so the "no successful run in 8 days" check counts matches in the flow log group itself and
-publishes the count as an hourly metric; the alarm fires when it is < 1 (or missing).
+so the "no successful run in 8 days" check sums the pipeline's own EMF metric RunSucceeded
+(1 per successful run, 0 otherwise; dimension Environment) over the lookback with
+GetMetricData, which has no such limit, and publishes the sum as an hourly metric; the alarm
+fires when it is < 1 (or missing).
 """
 
+import datetime
 import os
-import time
 
 import boto3
 
-LOGS = boto3.client("logs")
 CW = boto3.client("cloudwatch")
+
+
+def successful_runs(namespace, metric, environment, days, now):
+    """Return the sum of ``metric`` (dimension Environment) over the ``days`` before ``now``."""
+    query = {
+        "Id": "succeeded",
+        "MetricStat": {
+            "Metric": {
+                "Namespace": namespace,
+                "MetricName": metric,
+                "Dimensions": [{"Name": "Environment", "Value": environment}],
+            },
+            "Period": 3600,
+            "Stat": "Sum",
+        },
+        "ReturnData": True,
+    }
+    kwargs = {
+        "MetricDataQueries": [query],
+        "StartTime": now - datetime.timedelta(days=days),
+        "EndTime": now,
+    }
+    total = 0.0
+    while True:
+        page = CW.get_metric_data(**kwargs)
+        for result in page.get("MetricDataResults", []):
+            total += sum(result.get("Values", []))
+        token = page.get("NextToken")
+        if not token:
+            return total
+        kwargs["NextToken"] = token
 
 
 def handler(event, context):
     days = int(os.environ["LOOKBACK_DAYS"])
-    now_ms = int(time.time() * 1000)
-    kwargs = {
-        "logGroupName": os.environ["LOG_GROUP_NAME"],
-        "filterPattern": '"Finished in state Completed"',
-        "startTime": now_ms - days * 86_400_000,
-        "endTime": now_ms,
-    }
-    count = 0
-    while True:
-        page = LOGS.filter_log_events(**kwargs)
-        count += len(page.get("events", []))
-        token = page.get("nextToken")
-        if not token or count:
-            break
-        kwargs["nextToken"] = token
+    namespace, environment = os.environ["METRIC_NAMESPACE"], os.environ["ENVIRONMENT"]
+    now = datetime.datetime.now(datetime.UTC)
+    count = successful_runs(namespace, os.environ["SOURCE_METRIC"], environment, days, now)
     CW.put_metric_data(
-        Namespace=os.environ["METRIC_NAMESPACE"],
-        MetricData=[{"MetricName": os.environ["METRIC_NAME"], "Value": count, "Unit": "Count"}],
+        Namespace=namespace,
+        MetricData=[
+            {
+                "MetricName": os.environ["METRIC_NAME"],
+                "Dimensions": [{"Name": "Environment", "Value": environment}],
+                "Value": count,
+                "Unit": "Count",
+            }
+        ],
     )
-    return {"completed_runs": count, "lookback_days": days}
+    return {"successful_runs": count, "lookback_days": days, "environment": environment}

@@ -1,0 +1,111 @@
+"""What a run tells the platform: EMF metric lines on stdout and, on request, JSON logs.
+
+**Metrics.** ``emit_run_metrics`` writes the run's CloudWatch Embedded Metric Format documents
+(``forecast.metrics``) to stdout, one JSON line each, at the end of every run: the parent flow
+calls it with the run's status, ``RunTracker`` with the failed status. On ECS the task's stdout
+goes to the flow log group (awslogs driver), where CloudWatch extracts the metrics. The
+namespace (``FORECAST_METRIC_NAMESPACE``, default ``Forecast/Pipeline``) and the ``Environment``
+dimension (``FORECAST_ENVIRONMENT``, default ``local``) are set by the deployment's job variables
+(prefect.yaml), never detected.
+
+**Logs.** With ``FORECAST_LOG_FORMAT=json`` the console handlers format records with
+``forecast.logs.JsonFormatter``: one JSON object per line on stderr. A flow run started by a
+worker gets it from ``flows/logging.yml`` through ``PREFECT_LOGGING_SETTINGS_PATH`` (both set in
+prefect.yaml's ECS job variables), so Prefect's own first lines are JSON too; ``use_json_logs``
+does the same in a process whose logging Prefect has already set up (``forecast run``, the flow
+itself when the settings path was not given).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from forecast.logs import JsonFormatter
+
+if TYPE_CHECKING:  # the CLI imports this module for every command: keep it light
+    from forecast.metrics import MetricContext
+    from forecast.reports import LatencyReport, RunStatus
+
+LOGGING_CONFIG = Path(__file__).with_name("logging.yml")
+"""Prefect's logging.yml (3.8.8) with the console and debug handlers writing JSON lines."""
+
+LOG_FORMAT_VARIABLE = "FORECAST_LOG_FORMAT"
+
+
+def metric_context() -> MetricContext:
+    """Return the namespace and dimensions of the current run (from the deployment's env)."""
+    from prefect.runtime import deployment, flow_run
+
+    from forecast.metrics import ENVIRONMENT, NAMESPACE, NO_DEPLOYMENT, MetricContext
+
+    try:
+        deployment_name = deployment.name  # an API read when the run has a deployment
+    except Exception as exc:  # the metrics of a failing run must still go out: say why, go on
+        logging.getLogger(__name__).warning(
+            "deployment name unavailable for the metrics (%s)", type(exc).__name__
+        )
+        deployment_name = "unknown"
+    return MetricContext(
+        namespace=os.environ.get("FORECAST_METRIC_NAMESPACE") or NAMESPACE,
+        environment=os.environ.get("FORECAST_ENVIRONMENT") or ENVIRONMENT,
+        flow=flow_run.flow_name or "forecast-pipeline",
+        deployment=deployment_name or NO_DEPLOYMENT,
+    )
+
+
+def emit_run_metrics(status: RunStatus, latency: LatencyReport | None = None) -> None:
+    """Write the run's EMF lines to stdout (not a log record: CloudWatch needs each line to be
+    the JSON document alone, without a logger's prefix)."""
+    from forecast.metrics import emf_lines
+
+    lines = emf_lines(status, metric_context(), latency)
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    sys.stdout.flush()
+
+
+def json_logs_requested() -> bool:
+    """True when ``FORECAST_LOG_FORMAT=json``."""
+    return os.environ.get(LOG_FORMAT_VARIABLE, "").strip().lower() == "json"
+
+
+def use_json_logs() -> int:
+    """With ``FORECAST_LOG_FORMAT=json``, make every console handler write JSON lines.
+
+    Sets ``PREFECT_LOGGING_SETTINGS_PATH`` to ``flows/logging.yml`` unless given (a Prefect
+    imported later, or a child process, configures itself with it) and replaces the console
+    handlers Prefect has already installed by plain stream handlers on the same stream with
+    ``JsonFormatter`` (Prefect's console handler renders through rich, which may add colour
+    codes on a terminal). Idempotent; returns how many handlers were replaced.
+    """
+    if not json_logs_requested():
+        return 0
+    os.environ.setdefault("PREFECT_LOGGING_SETTINGS_PATH", str(LOGGING_CONFIG))
+    if "prefect.logging.handlers" not in sys.modules:
+        return 0  # Prefect not imported yet: it will read the settings path
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]  # fmt: skip
+    replaced = 0
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            if isinstance(handler, PrefectConsoleHandler):
+                logger.removeHandler(handler)
+                logger.addHandler(_json_handler(handler))
+                replaced += 1
+    return replaced
+
+
+def _json_handler(previous: logging.StreamHandler) -> logging.Handler:  # type: ignore[type-arg]
+    handler = logging.StreamHandler(previous.stream)
+    handler.setLevel(previous.level)
+    for log_filter in previous.filters:
+        handler.addFilter(log_filter)
+    handler.setFormatter(JsonFormatter())
+    return handler
