@@ -21,12 +21,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute
 
-from forecast.documents import RunContext, write_plan
-from forecast.ingest import discover
-from forecast.quality import quality_report
+from forecast.lake.ingest import discover
+from forecast.mongo.plan import RunContext, write_plan
+from forecast.quality.report import quality_report
+from forecast.quality.validate import Window, validate
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import RawFile
-from forecast.validate import Window, validate
 
 RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
 PARSERS = {"infoclimat": infoclimat.parse, "wunderground": wunderground.parse}

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.deployments import run_deployment
 
 from blocks.names import LAKE_BLOCK, MONGO_BLOCK
-from forecast.backfill import Partition, partitions
+from forecast.run.backfill import Partition, partitions
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.params import RunParams
-from forecast.ingest import RawObject
+from forecast.lake.ingest import RawObject
 from tasks.ingest import (
     api_records,
     copy_to_raw,

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from prefect import flow
 
 from flows.params import RunParams
-from forecast.ingest import RawObject
-from forecast.partitions import CheckedRun
-from forecast.reports import FileOutcome, LatencyReport, MigrationReport
-from forecast.staging import StagedRun
+from forecast.lake.ingest import RawObject
+from forecast.lake.staging import StagedRun
+from forecast.quality.partitions import CheckedRun
+from forecast.run.reports import FileOutcome, LatencyReport, MigrationReport
 from tasks.load import (
     load_partition,
     measure_latency,

@@ -1,7 +1,7 @@
 """What a run tells the platform: EMF metric lines on stdout and, on request, JSON logs.
 
 **Metrics.** ``emit_run_metrics`` writes the run's CloudWatch Embedded Metric Format documents
-(``forecast.metrics``) to stdout, one JSON line each, at the end of every run: the parent flow
+(``forecast.run.metrics``) to stdout, one JSON line each, at the end of every run: the parent flow
 calls it with the run's status, ``RunTracker`` with the failed status. On ECS the task's stdout
 goes to the flow log group (awslogs driver), where CloudWatch extracts the metrics. The
 namespace (``FORECAST_METRIC_NAMESPACE``, default ``Forecast/Pipeline``) and the ``Environment``
@@ -9,7 +9,7 @@ dimension (``FORECAST_ENVIRONMENT``, default ``local``) are set by the deploymen
 (prefect.yaml), never detected.
 
 **Logs.** With ``FORECAST_LOG_FORMAT=json`` the console handlers format records with
-``forecast.logs.JsonFormatter``: one JSON object per line on stderr. A flow run started by a
+``forecast.run.logs.JsonFormatter``: one JSON object per line on stderr. A flow run started by a
 worker gets it from ``flows/logging.yml`` through ``PREFECT_LOGGING_SETTINGS_PATH`` (both set in
 prefect.yaml's ECS job variables), so Prefect's own first lines are JSON too; ``use_json_logs``
 does the same in a process whose logging Prefect has already set up (``forecast run``, the flow
@@ -24,11 +24,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forecast.logs import JsonFormatter
+from forecast.run.logs import JsonFormatter
 
 if TYPE_CHECKING:  # the CLI imports this module for every command: keep it light
-    from forecast.metrics import MetricContext
-    from forecast.reports import LatencyReport, RunStatus
+    from forecast.run.metrics import MetricContext
+    from forecast.run.reports import LatencyReport, RunStatus
 
 LOGGING_CONFIG = Path(__file__).with_name("logging.yml")
 """Prefect's logging.yml (3.8.8) with the console and debug handlers writing JSON lines."""
@@ -40,7 +40,7 @@ def metric_context() -> MetricContext:
     """Return the namespace and dimensions of the current run (from the deployment's env)."""
     from prefect.runtime import deployment, flow_run
 
-    from forecast.metrics import ENVIRONMENT, NAMESPACE, NO_DEPLOYMENT, MetricContext
+    from forecast.run.metrics import ENVIRONMENT, NAMESPACE, NO_DEPLOYMENT, MetricContext
 
     try:
         deployment_name = deployment.name  # an API read when the run has a deployment
@@ -60,7 +60,7 @@ def metric_context() -> MetricContext:
 def emit_run_metrics(status: RunStatus, latency: LatencyReport | None = None) -> None:
     """Write the run's EMF lines to stdout (not a log record: CloudWatch needs each line to be
     the JSON document alone, without a logger's prefix)."""
-    from forecast.metrics import emf_lines
+    from forecast.run.metrics import emf_lines
 
     lines = emf_lines(status, metric_context(), latency)
     sys.stdout.write("".join(f"{line}\n" for line in lines))

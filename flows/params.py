@@ -7,11 +7,11 @@ from datetime import date, timedelta
 from pydantic import BaseModel, Field, model_validator
 
 from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
-from forecast.landing import LandingConfig
-from forecast.rules import DEFAULT_MAX_REJECTION_RATE
+from forecast.lake.landing import LandingConfig
+from forecast.quality.rules import DEFAULT_MAX_REJECTION_RATE
+from forecast.quality.validate import Window
 from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
 from forecast.sources.limits import Limits
-from forecast.validate import Window
 from tasks.config import LedgerQuery
 
 

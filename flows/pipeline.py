@@ -15,7 +15,7 @@ from flows.tracking import RunTracker
 from flows.transform import transform
 from flows.validate import validate
 from forecast.errors import RejectionThresholdExceeded
-from forecast.reports import RunStatus, build_run_status
+from forecast.run.reports import RunStatus, build_run_status
 from tasks.config import run_directory
 from tasks.reports import clean_work, publish_quality_page, publish_reports, record_requeue
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from flows.observability import emit_run_metrics
 from flows.params import RunParams
-from forecast import progress
 from forecast.errors import RunFailed, one_line
-from forecast.reports import FileOutcome, Stopwatch, failed_run_status
+from forecast.run import progress
+from forecast.run.reports import FileOutcome, Stopwatch, failed_run_status
 from tasks.config import run_directory
 from tasks.reports import publish_failure
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.params import RunParams
-from forecast.ingest import RawObject, unique_contents
-from forecast.reports import FileOutcome, per_input
-from forecast.staging import StagedRun
+from forecast.lake.ingest import RawObject, unique_contents
+from forecast.lake.staging import StagedRun
+from forecast.run.reports import FileOutcome, per_input
 from tasks.transform import record_outcomes, select_for_window, stage_raw_object, staged_outcomes
 
 

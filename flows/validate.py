@@ -6,10 +6,10 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.params import RunParams
-from forecast import progress
-from forecast.ingest import RawObject
-from forecast.partitions import CheckedRun
-from forecast.staging import StagedRun
+from forecast.lake.ingest import RawObject
+from forecast.lake.staging import StagedRun
+from forecast.quality.partitions import CheckedRun
+from forecast.run import progress
 from tasks.validate import (
     check_partition,
     merge_quality,

@@ -16,13 +16,13 @@ from prefect_aws import AwsCredentials
 
 from blocks.lake import ForecastLake
 from blocks.mongo import ForecastMongo
-from forecast import ledger
 from forecast.errors import ConfigurationError, is_transient
-from forecast.lake import Lake
-from forecast.landing import Landing, LandingConfig, LocalLanding, S3Landing, split_uri
+from forecast.lake.landing import Landing, LandingConfig, LocalLanding, S3Landing, split_uri
+from forecast.lake.store import Lake
 from forecast.mongo import MongoTarget, connect
 from forecast.mongo import ledger as mongo_ledger
-from forecast.validate import Window
+from forecast.quality.validate import Window
+from forecast.run import ledger
 
 SETUP_HINT = "create it with `forecast setup` (local stack) or see docs/deploy.md (AWS)"
 

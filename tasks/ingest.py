@@ -8,10 +8,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from forecast import ingest, zones
 from forecast.errors import ConfigurationError
-from forecast.ingest import RawObject
-from forecast.landing import LandingConfig, LandingFile
+from forecast.lake import ingest, zones
+from forecast.lake.ingest import RawObject
+from forecast.lake.landing import LandingConfig, LandingFile
+from forecast.quality.validate import Window
 from forecast.sources.infoclimat_api import (
     REDACTED,
     ApiRequest,
@@ -19,7 +20,6 @@ from forecast.sources.infoclimat_api import (
     plan_requests,
     request_url,
 )
-from forecast.validate import Window
 from tasks.config import load_lake, load_landing, load_secret, retry_transient, run_directory
 
 

@@ -12,14 +12,18 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from forecast import ledger, mongo, progress, zones
-from forecast.documents import RunContext, write_plan
-from forecast.ingest import RawObject
+from forecast import mongo
+from forecast.lake import zones
+from forecast.lake.ingest import RawObject
+from forecast.lake.staging import StagedRun
 from forecast.mongo import ledger as mongo_ledger
 from forecast.mongo.latency import Budget, measuring_client
+from forecast.mongo.plan import RunContext, write_plan
 from forecast.mongo.stage import run_stage
-from forecast.partitions import CheckedPartition, CheckedRun
-from forecast.reports import (
+from forecast.quality.partitions import CheckedPartition, CheckedRun
+from forecast.quality.validate import Window, refused
+from forecast.run import ledger, progress
+from forecast.run.reports import (
     FileOutcome,
     LatencyReport,
     MigrationReport,
@@ -27,8 +31,6 @@ from forecast.reports import (
     migration_report,
     with_gold,
 )
-from forecast.staging import StagedRun
-from forecast.validate import Window, refused
 from tasks.config import (
     LedgerQuery,
     ledger_fingerprint,
@@ -193,7 +195,7 @@ def record_ledger(
     query: LedgerQuery,
     run_id: str,
 ) -> int:
-    """Record in the load ledger the contents this run settled (see ``forecast.ledger``)."""
+    """Record in the load ledger the contents this run settled (see ``forecast.run.ledger``)."""
     target = load_mongo(query.mongo_block)
     parsed = {f.sha256: f for f in files if f.status == "parsed" and f.sha256}
     documents: dict[str, int] = {}

@@ -11,8 +11,8 @@ from uuid import UUID
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from forecast import progress
-from forecast.partitions import CheckedPartition
+from forecast.quality.partitions import CheckedPartition
+from forecast.run import progress
 
 LOAD_PROGRESS_KEY = "forecast-load-progress"
 

@@ -8,12 +8,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from forecast import quality_html, zones
-from forecast.partitions import CheckedRun
-from forecast.quality import QualityReport
-from forecast.reports import LatencyReport, MigrationReport, RunStatus
-from forecast.staging import StagedRun
-from forecast.validate import Window
+from forecast.lake import zones
+from forecast.lake.staging import StagedRun
+from forecast.quality import html as quality_html
+from forecast.quality.partitions import CheckedRun
+from forecast.quality.report import QualityReport
+from forecast.quality.validate import Window
+from forecast.run.reports import LatencyReport, MigrationReport, RunStatus
 from tasks.config import load_lake, retry_transient
 
 ARTIFACT_KEYS = {

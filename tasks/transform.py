@@ -9,12 +9,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from forecast import progress
-from forecast.ingest import RawObject, Span, local_raw, read_span, write_manifest, write_span
-from forecast.reports import FileOutcome, file_outcome, staged_outcome
+from forecast.lake.ingest import RawObject, Span, local_raw, read_span, write_manifest, write_span
+from forecast.lake.staging import StagedContent, stage_raw_file
+from forecast.quality.validate import Window
+from forecast.run import progress
+from forecast.run.reports import FileOutcome, file_outcome, staged_outcome
 from forecast.sources.limits import Limits
-from forecast.staging import StagedContent, stage_raw_file
-from forecast.validate import Window
 from tasks.config import (
     LedgerQuery,
     domain_fingerprint,

@@ -11,14 +11,14 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from forecast import partitions as plans
-from forecast import zones
-from forecast.ingest import RawObject
-from forecast.partitions import CheckedPartition, Partition
-from forecast.quality import HELD_RULE, QualityReport, merge_reports, quality_report
+from forecast.lake import zones
+from forecast.lake.ingest import RawObject
+from forecast.lake.staging import StagedRun
+from forecast.quality import partitions as plans
+from forecast.quality.partitions import CheckedPartition, Partition
+from forecast.quality.report import HELD_RULE, QualityReport, merge_reports, quality_report
+from forecast.quality.validate import Validation, Window, validate_partition
 from forecast.schema import REJECTED
-from forecast.staging import StagedRun
-from forecast.validate import Validation, Window, validate_partition
 from tasks.config import load_lake, retry_transient, run_directory
 
 

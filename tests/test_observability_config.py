@@ -19,8 +19,8 @@ import yaml
 from moto import mock_aws
 
 from flows import observability
-from forecast import metrics
-from forecast.logs import JsonFormatter
+from forecast.run import metrics
+from forecast.run.logs import JsonFormatter
 
 ROOT = Path(__file__).resolve().parents[1]
 MONITORING = ROOT / "infra" / "terraform" / "modules" / "monitoring"
@@ -36,7 +36,7 @@ def _variable_default(name: str):
 def test_the_json_logging_config_is_prefects_with_json_console_and_debug_handlers():
     ours = yaml.safe_load(observability.LOGGING_CONFIG.read_text(encoding="utf-8"))
     theirs = yaml.safe_load(PREFECT_LOGGING.read_text(encoding="utf-8"))
-    assert ours["formatters"].pop("forecast_json") == {"()": "forecast.logs.JsonFormatter"}
+    assert ours["formatters"].pop("forecast_json") == {"()": "forecast.run.logs.JsonFormatter"}
     assert ours["handlers"].pop("console") == {
         "level": 0, "class": "logging.StreamHandler", "formatter": "forecast_json",
         "stream": "ext://sys.stderr",

@@ -76,7 +76,7 @@ def _latency(args: argparse.Namespace) -> int:
     import json
 
     from forecast.mongo.latency import STANDARD_QUERIES, measure_latency, measuring_client
-    from forecast.reports import LatencyReport
+    from forecast.run.reports import LatencyReport
 
     target = _mongo_target(args)
     with measuring_client(target) as client:

@@ -21,7 +21,7 @@ from flows.cli.common import (
 
 if TYPE_CHECKING:
     from flows.params import RunParams
-    from forecast.reports import RunStatus
+    from forecast.run.reports import RunStatus
 
 
 def _failed_summary(status: RunStatus) -> str:
@@ -85,9 +85,9 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
     from blocks.local import save_mongo
     from blocks.names import CLI_MONGO_BLOCK
     from flows.pipeline import forecast_pipeline
-    from forecast import progress
     from forecast.errors import RejectionThresholdExceeded, RunFailed
-    from forecast.reports import RunStatus
+    from forecast.run import progress
+    from forecast.run.reports import RunStatus
 
     if mongo_uri:
         # The URI goes into a block (stored as a secret), never into flow parameters or logs.
@@ -171,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
 def _requeue(args: argparse.Namespace) -> int:
     """Replay quarantines under the current rules: one pipeline run per quarantined run."""
     from flows.params import RunParams
-    from forecast import zones
+    from forecast.lake import zones
     from tasks.config import load_lake
 
     lake = load_lake(args.lake_block)
@@ -202,7 +202,7 @@ def _requeue(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this group's commands to the ``forecast`` parser."""
     from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
-    from forecast.rules import DEFAULT_MAX_REJECTION_RATE
+    from forecast.quality.rules import DEFAULT_MAX_REJECTION_RATE
     from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
 
     run = commands.add_parser("run", help="run the pipeline on a landing directory")

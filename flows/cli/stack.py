@@ -80,7 +80,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
-    from forecast.quality_docs import data_quality_markdown
+    from forecast.quality.docs import data_quality_markdown
 
     Path(args.out).write_text(data_quality_markdown(), encoding="utf-8")
     write(sys.stdout, f"wrote {args.out}")

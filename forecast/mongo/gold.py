@@ -17,7 +17,7 @@ hour (``_id`` ``<station_id>:<hour>``, ``period: "hour"``), for convenience; rea
 ``weather_daily`` with a ``station_id``/``period_start`` range (its index) is the fast way.
 
 ``source`` records what a day was computed from (its documents and the sum of their content
-digests modulo 2**31, see ``forecast.digest``). A station-day whose stored documents still have
+digests modulo 2**31, see ``forecast.mongo.digest``). A station-day whose stored documents still have
 that count and sum is left alone, so a rerun that changes nothing rewrites nothing; a changed
 one is replaced in one write, a day without documents left is deleted.
 
@@ -39,9 +39,9 @@ from pymongo import ASCENDING, IndexModel, MongoClient, ReplaceOne
 from pymongo.collection import Collection
 from pymongoarrow.api import Schema, find_arrow_all
 
-from forecast.digest import SUM_MODULUS
 from forecast.mongo.client import MongoTarget, server_errors
 from forecast.mongo.collections import ensure_indexes
+from forecast.mongo.digest import SUM_MODULUS
 from forecast.mongo.reconcile import GOLD_READ, gold_rows
 from forecast.schema import MEASUREMENT_KEYS, UNITS
 

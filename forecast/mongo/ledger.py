@@ -1,4 +1,4 @@
-"""The load ledger in MongoDB (collection ``load_ledger``): see ``forecast.ledger``."""
+"""The load ledger in MongoDB (collection ``load_ledger``): see ``forecast.run.ledger``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from pymongo import MongoClient, ReplaceOne
 
-from forecast.ledger import LedgerEntry
 from forecast.mongo.client import MongoTarget, server_errors
+from forecast.run.ledger import LedgerEntry
 
 LEDGER_COLLECTION = "load_ledger"
 

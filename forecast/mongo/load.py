@@ -3,7 +3,7 @@
 Per plan (one station):
 
 1. **Inventory**: one indexed range read of the station's whole UTC days returns the ``_id`` and
-   content digest (``metadata.digest``, see ``forecast.digest``) of every stored document.
+   content digest (``metadata.digest``, see ``forecast.mongo.digest``) of every stored document.
 2. **Classify** (vectorised): an entry whose ``_id`` is not stored is *new*; a stored one with
    another digest (or none, written before digests existed) is *changed*; the rest are
    *unchanged* and are not sent at all, so a rerun writes nothing.
@@ -46,10 +46,10 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 from pymongoarrow.api import Schema, find_arrow_all
 
-from forecast.documents import WritePlan, nested, nested_struct
 from forecast.errors import ConfigurationError, ServerError, TransientError
 from forecast.mongo.arrow_bson import encode_rows
 from forecast.mongo.client import TRANSIENT, TRANSIENT_CODES, MongoTarget, scrub, server_errors
+from forecast.mongo.plan import WritePlan, nested, nested_struct
 from forecast.mongo.schema_check import UnsupportedSchema, check_documents, json_schema_of
 
 UNAUTHORIZED = 13

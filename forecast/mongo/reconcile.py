@@ -38,10 +38,10 @@ from pymongo.collection import Collection
 from pymongoarrow.api import Schema
 from pymongoarrow.context import PyMongoArrowContext
 
-from forecast.documents import WritePlan, nested_struct
 from forecast.mongo.arrow_bson import encode_rows
 from forecast.mongo.client import MongoTarget, server_errors
 from forecast.mongo.load import day_range, documents
+from forecast.mongo.plan import WritePlan, nested_struct
 from forecast.schema import MEASUREMENT_KEYS
 
 EXAMPLES = 10

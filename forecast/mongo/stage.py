@@ -19,11 +19,11 @@ from typing import Any
 import pyarrow as pa
 from pymongo import MongoClient
 
-from forecast.documents import WritePlan
 from forecast.mongo.client import MongoTarget
 from forecast.mongo.collections import note_latest, upsert_stations
 from forecast.mongo.gold import GoldCounts, refresh_from
 from forecast.mongo.load import LoadCounts, day_range, latest_time, load
+from forecast.mongo.plan import WritePlan
 from forecast.mongo.reconcile import Reconciliation, checked_plans
 
 

@@ -2,7 +2,7 @@
 
 Nothing here is retyped: measurement keys and units come from ``forecast.schema.MEASUREMENTS``,
 BSON types from the Arrow types of ``VALIDATED`` and ``STATIONS`` (a nullable field also
-accepts ``null``), the metadata lineage fields from ``forecast.documents.LINEAGE_BY_SOURCE``.
+accepts ``null``), the metadata lineage fields from ``forecast.mongo.plan.LINEAGE_BY_SOURCE``.
 Adding a measurement or a station field to the canonical schema changes the validators.
 """
 
@@ -16,9 +16,9 @@ from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure
 
 from forecast import schema as canonical
-from forecast.documents import LINEAGE_BY_SOURCE
 from forecast.errors import ConfigurationError, TransientError
 from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
+from forecast.mongo.plan import LINEAGE_BY_SOURCE
 
 ID_PATTERN = r"^[^:]+:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 """``<station id>:<UTC timestamp, milliseconds>Z``, as ``documents.document_ids`` writes it."""

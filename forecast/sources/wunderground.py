@@ -52,11 +52,9 @@ from python_calamine import (
     SheetVisibleEnum,
 )
 
-from forecast import units
 from forecast.errors import SourceFormatError
-from forecast.localtime import FLAG_AMBIGUOUS, FLAG_NONEXISTENT, LocalClock
 from forecast.schema import MEASUREMENT_KEYS, OBSERVATIONS, conform
-from forecast.sources import wunderground_csv
+from forecast.sources import units, wunderground_csv
 from forecast.sources.common import (
     Chunks,
     ChunkSink,
@@ -80,8 +78,9 @@ from forecast.sources.limits import (
     check_rows,
     check_size,
 )
+from forecast.sources.localtime import FLAG_AMBIGUOUS, FLAG_NONEXISTENT, LocalClock
+from forecast.sources.stations import RegisteredStation, station_for_file, station_table
 from forecast.sources.streams import BLOCK_SIZE, read_blocks
-from forecast.stations import RegisteredStation, station_for_file, station_table
 
 SOURCE = "wunderground"
 FLAG_CALM = "wind_calm"

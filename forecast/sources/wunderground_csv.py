@@ -38,8 +38,8 @@ from typing import BinaryIO
 
 from forecast.errors import SourceFormatError
 from forecast.sources.limits import Limits, check_rows
+from forecast.sources.stations import normalise_file_stem
 from forecast.sources.streams import BLOCK_SIZE, BOM, NotUtf8, TextBlocks, lines, read_blocks
-from forecast.stations import normalise_file_stem
 
 CSV_SUFFIX = ".csv"
 _DAY_TOKEN = re.compile(r"^(?P<stem>.*\S)\s+-\s+(?P<day>\d{6})$")

@@ -13,8 +13,8 @@ import pytest
 from pymongo import ASCENDING
 
 from forecast import mongo
-from forecast.documents import RunContext, write_plan
 from forecast.errors import ConfigurationError, TransientError
+from forecast.mongo.plan import RunContext, write_plan
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, VALIDATED, conform
 from tests.support import free_port
 

@@ -17,13 +17,13 @@ import pyarrow as pa
 import pytest
 
 from forecast import mongo
-from forecast.documents import RunContext, write_plan
 from forecast.errors import TransientError
+from forecast.mongo.plan import RunContext, write_plan
 from forecast.mongo.reconcile import reconcile
+from forecast.quality.validate import validate
 from forecast.samples import write_demo_landing
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import RawFile
-from forecast.validate import validate
 from tests.flows.test_mongo_adapter import plans as sample_plans
 from tests.support import SecantusServer, free_port
 

@@ -12,7 +12,6 @@ from pymongo import ASCENDING
 
 from flows.cli import main
 from forecast import mongo
-from forecast.documents import RunContext, write_plan
 from forecast.errors import ConfigurationError
 from forecast.mongo.latency import (
     STANDARD_QUERIES,
@@ -20,6 +19,7 @@ from forecast.mongo.latency import (
     measure_latency,
     measuring_client,
 )
+from forecast.mongo.plan import RunContext, write_plan
 from forecast.mongo.probe import PROBE_COLLECTION, crud_check
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, VALIDATED, conform
 from tests.support import free_port

@@ -12,9 +12,9 @@ from pymongo import MongoClient
 from pymongo.errors import WriteError
 
 from forecast import mongo
-from forecast.documents import RunContext, write_plan
 from forecast.errors import TransientError
 from forecast.mongo import gold, validator
+from forecast.mongo.plan import RunContext, write_plan
 from forecast.mongo.schema_check import check_documents
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, VALIDATED, conform
 from tests.support import free_port

@@ -20,7 +20,7 @@ from prefect.settings import PREFECT_API_URL
 
 from flows.cli import main
 from flows.pipeline import forecast_pipeline
-from forecast import progress
+from forecast.run import progress
 from forecast.samples import write_demo_landing
 from tasks.progress import LOAD_PROGRESS_KEY
 from tests.support import DEMO_COUNTS

@@ -12,8 +12,8 @@ import pytest
 
 from flows.cli import main
 from flows.pipeline import forecast_pipeline
-from forecast import rules
 from forecast.errors import RejectionThresholdExceeded
+from forecast.quality import rules
 from forecast.samples import write_wunderground_workbook
 from forecast.sources import wunderground
 from forecast.sources.common import RawFile

@@ -15,9 +15,9 @@ import pytest
 from blocks.local import save_s3_lake
 from flows.cli import main
 from flows.pipeline import forecast_pipeline
-from forecast.ingest import ingest_file
-from forecast.lake import ZONES, Lake, S3Zone
-from forecast.landing import S3Landing
+from forecast.lake.ingest import ingest_file
+from forecast.lake.landing import S3Landing
+from forecast.lake.store import ZONES, Lake, S3Zone
 from forecast.samples import write_demo_landing
 from tests.s3_support import AIRBYTE_PREFIX, moto_s3, station_counts
 from tests.support import DEMO_COUNTS, without_progress

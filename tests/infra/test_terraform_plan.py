@@ -20,7 +20,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from forecast import metrics
+from forecast.run import metrics
 from tests.infra.support import (
     CLI_CONFIG,
     LAMBDA_ZIP,

@@ -27,13 +27,13 @@ import openpyxl
 import pyarrow as pa
 import pytest
 
-from forecast.documents import RunContext, write_plan
 from forecast.errors import SourceFormatError
-from forecast.landing import classify
+from forecast.lake.landing import classify
+from forecast.mongo.plan import RunContext, write_plan
+from forecast.quality.validate import validate
 from forecast.samples import plus_spelling
 from forecast.sources import wunderground
 from forecast.sources.common import Parsed, RawFile
-from forecast.validate import validate
 
 WORKBOOKS = (
     "Weather Underground - La Madeleine, FR.xlsx",

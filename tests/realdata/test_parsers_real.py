@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from forecast.ingest import discover
+from forecast.lake.ingest import discover
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import RawFile
 

@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from forecast import quality_html
-from forecast.ingest import discover
-from forecast.quality import quality_report
+from forecast.lake.ingest import discover
+from forecast.quality import html as quality_html
+from forecast.quality.report import quality_report
+from forecast.quality.validate import Window, validate
 from forecast.sources.common import RawFile
-from forecast.validate import Window, validate
 from tests import browser
 from tests.realdata.test_quality_real import NOW, PARSERS
 

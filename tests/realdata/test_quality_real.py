@@ -13,12 +13,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from forecast.ingest import discover
-from forecast.quality import quality_report
-from forecast.rules import param
+from forecast.lake.ingest import discover
+from forecast.quality.report import quality_report
+from forecast.quality.rules import param
+from forecast.quality.validate import Window, validate
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import RawFile
-from forecast.validate import Window, validate
 
 pytestmark = pytest.mark.realdata
 PARSERS = {"infoclimat": infoclimat.parse, "wunderground": wunderground.parse}

@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any
 
-from forecast.metrics import UNITS
+from forecast.run.metrics import UNITS
 
 
 def check_emf(line: str) -> dict[str, Any]:

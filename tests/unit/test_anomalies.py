@@ -6,8 +6,8 @@ from datetime import timedelta
 import pyarrow as pa
 import pytest
 
-from forecast.anomalies import Finding, detect, distance_km, neighbour_pairs
-from forecast.rules import param
+from forecast.quality.anomalies import Finding, detect, distance_km, neighbour_pairs
+from forecast.quality.rules import param
 from tests.unit.rows import T0, series, stations
 
 NOWHERE = stations()

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from forecast.backfill import Partition, partitions
+from forecast.run.backfill import Partition, partitions
 
 LANDINGS = {
     "wunderground": "s3://b/airbyte-sync/wunderground/",

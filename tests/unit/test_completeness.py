@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from forecast.completeness import (
+from forecast.quality.completeness import (
     Completeness,
     Gap,
     MeasurementCompleteness,
@@ -16,8 +16,8 @@ from forecast.completeness import (
     cadence_minutes,
     completeness,
 )
+from forecast.quality.validate import Window
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, TIMESTAMP_TYPE, conform
-from forecast.validate import Window
 
 DAY = datetime(2024, 10, 5, tzinfo=UTC)
 LATER = datetime(2024, 10, 20, tzinfo=UTC)  # a "now" well after every test window

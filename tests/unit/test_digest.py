@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from forecast.digest import DIGEST_BITS, digest_sum, row_digests
+from forecast.mongo.digest import DIGEST_BITS, digest_sum, row_digests
 
 KIND = pa.struct([
     ("t", pa.timestamp("ms", tz="UTC")), ("v", pa.float64()), ("s", pa.string()),

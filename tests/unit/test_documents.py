@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
-from forecast.documents import RunContext, document_ids, nested, write_plan
 from forecast.errors import DataContractError
+from forecast.mongo.plan import RunContext, document_ids, nested, write_plan
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, UNITS, VALIDATED, conform
 
 RUN = RunContext("run-1", datetime(2024, 10, 8, 6, 30, tzinfo=UTC))

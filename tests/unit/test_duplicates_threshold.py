@@ -3,7 +3,7 @@ per station-day rejection threshold."""
 
 from datetime import datetime, timedelta
 
-from forecast.validate import Hold, validate
+from forecast.quality.validate import Hold, validate
 from tests.unit.rows import T0, observations
 
 NO_THRESHOLD = 1.0

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from forecast import lake as lake_module
 from forecast.errors import ConfigurationError, DataContractError
-from forecast.ingest import (
+from forecast.lake import store as lake_module
+from forecast.lake.ingest import (
     LandingFile,
     discover,
     index_key,
@@ -19,8 +19,8 @@ from forecast.ingest import (
     read_raw,
     write_manifest,
 )
-from forecast.lake import Lake
-from forecast.landing import LocalLanding
+from forecast.lake.landing import LocalLanding
+from forecast.lake.store import Lake
 from tests.support import DirectoryFS
 
 LANDING = LocalLanding(Path("/"))  # reads LandingFile.location, an absolute path

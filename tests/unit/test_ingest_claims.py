@@ -6,9 +6,9 @@ import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from forecast.ingest import Span, index_key, ingest_bytes, ingest_file, read_span, write_span
-from forecast.lake import ZONES, Lake
-from forecast.landing import LandingFile, LocalLanding
+from forecast.lake.ingest import Span, index_key, ingest_bytes, ingest_file, read_span, write_span
+from forecast.lake.landing import LandingFile, LocalLanding
+from forecast.lake.store import ZONES, Lake
 from tests.support import DirectoryFS
 
 NOW = datetime(2024, 10, 8, 6, 30, tzinfo=UTC)
@@ -131,7 +131,7 @@ def test_index_marker_records_where_the_content_lives(tmp_path):
 def test_manifest_entry_has_every_field_the_operators_need(tmp_path):
     from dataclasses import asdict
 
-    from forecast.reports import file_outcome
+    from forecast.run.reports import file_outcome
 
     record = ingest_bytes(
         lake_at(tmp_path),
@@ -165,7 +165,7 @@ def test_manifest_entry_has_every_field_the_operators_need(tmp_path):
 
 
 def test_two_landing_files_with_one_content_keep_two_manifest_entries(tmp_path):
-    from forecast.reports import file_outcome, per_input
+    from forecast.run.reports import file_outcome, per_input
 
     lake = lake_at(tmp_path)
     first = ingest_bytes(

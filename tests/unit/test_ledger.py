@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from forecast import ledger
-from forecast.validate import Window
+from forecast.quality.validate import Window
+from forecast.run import ledger
 
 
 def test_the_key_is_content_fingerprint_and_window():

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from forecast.localtime import to_utc
+from forecast.sources.localtime import to_utc
 
 
 def _utc(*args):

@@ -1,11 +1,11 @@
-"""JSON log lines and the redaction every message goes through (forecast/logs.py)."""
+"""JSON log lines and the redaction every message goes through (forecast/run/logs.py)."""
 
 import json
 import logging
 
 import pytest
 
-from forecast.logs import JsonFormatter, redact_text
+from forecast.run.logs import JsonFormatter, redact_text
 
 
 def _record(message: str, *args, **extra) -> logging.LogRecord:

@@ -1,13 +1,13 @@
-"""EMF documents of a run built from run statuses (forecast/metrics.py)."""
+"""EMF documents of a run built from run statuses (forecast/run/metrics.py)."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from forecast.metrics import MetricContext, emf_documents, emf_lines, run_metrics
 from forecast.mongo import QueryTiming
-from forecast.reports import FileOutcome, LatencyReport, RunStatus, failed_run_status
-from forecast.validate import Window
+from forecast.quality.validate import Window
+from forecast.run.metrics import MetricContext, emf_documents, emf_lines, run_metrics
+from forecast.run.reports import FileOutcome, LatencyReport, RunStatus, failed_run_status
 from tests.unit.emf import check_emf, metric_values
 
 T0 = datetime(2024, 10, 7, 22, 0, tzinfo=UTC)

@@ -13,10 +13,10 @@ from bson.codec_options import CodecOptions
 from pymongo.errors import AutoReconnect, BulkWriteError, OperationFailure
 from pymongo.results import BulkWriteResult
 
-from forecast.documents import RunContext, write_plan
 from forecast.errors import ConfigurationError, ServerError, TransientError
 from forecast.mongo import MongoTarget
 from forecast.mongo.load import batch_bounds, classify, encode_inserts, load
+from forecast.mongo.plan import RunContext, write_plan
 from forecast.mongo.validator import measurement_schema
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, VALIDATED, conform
 

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from forecast import schema
-from forecast.documents import document_ids
 from forecast.mongo import gold, validator
+from forecast.mongo.plan import document_ids
 from forecast.schema import MEASUREMENTS, NETWORKS, STATIONS, Measurement
 
 

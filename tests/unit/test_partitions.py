@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pyarrow as pa
 
-from forecast import partitions
-from forecast.quality import merge_reports, quality_report
-from forecast.validate import Window, validate, validate_partition
+from forecast.quality import partitions
+from forecast.quality.report import merge_reports, quality_report
+from forecast.quality.validate import Window, validate, validate_partition
 from tests.unit.rows import T0, series, stations
 
 SITES = stations(

@@ -2,8 +2,8 @@
 
 import io
 
-from forecast import progress
-from forecast.progress import Reporter
+from forecast.run import progress
+from forecast.run.progress import Reporter
 
 
 class Clock:

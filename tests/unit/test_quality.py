@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pytest
 
-from forecast.quality import quality_report
+from forecast.quality.report import quality_report
+from forecast.quality.validate import Window, validate
 from forecast.schema import MEASUREMENT_KEYS, OBSERVATIONS, STATIONS, conform
-from forecast.validate import Window, validate
 
 WINDOW = Window(date(2024, 10, 5), date(2024, 10, 7))
 NOW = datetime(2024, 10, 5, 1, 0, tzinfo=UTC)  # the expected span is 00:00-01:00

@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from forecast import quality_html as qh
-from forecast.completeness import Completeness, StationCompleteness, completeness
-from forecast.quality import quality_report
+from forecast.quality import html as qh
+from forecast.quality.completeness import Completeness, StationCompleteness, completeness
+from forecast.quality.report import quality_report
+from forecast.quality.validate import Window, validate
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, conform
-from forecast.validate import Window, validate
 from tests.unit.rows import T0, series, stations
 
 NOW = datetime(2024, 10, 20, tzinfo=UTC)

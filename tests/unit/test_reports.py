@@ -7,7 +7,7 @@ import pytest
 
 from forecast.mongo import LoadCounts, QueryTiming
 from forecast.mongo.load import Refusal
-from forecast.reports import (
+from forecast.run.reports import (
     FileOutcome,
     LatencyReport,
     RunStatus,

@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from forecast import progress, zones
 from forecast.errors import one_line
-from forecast.lake import Lake
-from forecast.staging import StagedRun, load_staged, stage
+from forecast.lake import zones
+from forecast.lake.staging import StagedRun, load_staged, stage
+from forecast.lake.store import Lake
+from forecast.run import progress
 from tests.support import DirectoryFS
 from tests.unit.rows import T0, series, stations
 

@@ -14,12 +14,12 @@ import pyarrow.compute as pc
 import pytest
 
 from forecast.errors import SourceFormatError
+from forecast.lake.staging import load_staged, stage_raw_file, staged_directory
 from forecast.samples import write_infoclimat_json, write_wunderground_workbook
 from forecast.schema import OBSERVATIONS
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import RawFile, RawSource, file_source
 from forecast.sources.limits import Limits
-from forecast.staging import load_staged, stage_raw_file, staged_directory
 
 JSON_NAME = "Data_Source1_011024-071024.json"
 WORKBOOK = "Weather Underground - La Madeleine, FR.xlsx"
@@ -244,7 +244,7 @@ def test_csv_export_chunks_add_up_to_the_one_shot_parse(workbook_file, tmp_path)
 def test_staging_writes_each_streamed_chunk_and_reads_back_the_one_shot_parse(
     infoclimat_file, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("forecast.staging.PARSE_CHUNK_ROWS", 16)
+    monkeypatch.setattr("forecast.lake.staging.PARSE_CHUNK_ROWS", 16)
     parsed = infoclimat.parse(_raw(infoclimat_file))
     sha = hashlib.sha256(infoclimat_file.read_bytes()).hexdigest()
     staged, fresh = stage_raw_file(
@@ -262,7 +262,7 @@ def test_staging_writes_each_streamed_chunk_and_reads_back_the_one_shot_parse(
 
 
 def test_staging_a_file_that_fails_late_leaves_nothing(infoclimat_file, tmp_path, monkeypatch):
-    monkeypatch.setattr("forecast.staging.PARSE_CHUNK_ROWS", 8)
+    monkeypatch.setattr("forecast.lake.staging.PARSE_CHUNK_ROWS", 8)
     content = infoclimat_file.read_bytes()
     path = _cut(infoclimat_file, content[: len(content) - 200], tmp_path)
     root = tmp_path / "work"

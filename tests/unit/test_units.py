@@ -1,7 +1,7 @@
 import pyarrow as pa
 import pytest
 
-from forecast import units
+from forecast.sources import units
 
 
 def test_fahrenheit_to_celsius_matches_the_formula():

@@ -7,10 +7,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-import forecast.anomalies
-import forecast.validate
-from forecast.quality_docs import data_quality_markdown
-from forecast.rules import (
+import forecast.quality.anomalies
+import forecast.quality.validate
+from forecast.quality.docs import data_quality_markdown
+from forecast.quality.rules import (
     PHYSICAL_RANGES,
     RULES,
     RULES_BY_ID,
@@ -19,8 +19,8 @@ from forecast.rules import (
     catalogue_markdown,
     param,
 )
+from forecast.quality.validate import Window, quality_scores, validate
 from forecast.schema import MEASUREMENT_KEYS, UNITS
-from forecast.validate import Window, quality_scores, validate
 from tests.unit.rows import CORE_VALUES, T0, observations, series, stations
 
 NO_THRESHOLD = 1.0
@@ -303,15 +303,15 @@ def _recorded_rule_ids(monkeypatch, module) -> list[set[str]]:
 
 
 def test_detector_rule_ids_are_exactly_the_catalogued_anomaly_rules(monkeypatch):
-    calls = _recorded_rule_ids(monkeypatch, forecast.anomalies)
-    forecast.anomalies.detect(series(temperature=[10.0, 11.0]), stations(("ST", 50.0, 3.0)))
+    calls = _recorded_rule_ids(monkeypatch, forecast.quality.anomalies)
+    forecast.quality.anomalies.detect(series(temperature=[10.0, 11.0]), stations(("ST", 50.0, 3.0)))
     kinds = {"spike", "jump", "flatline", "stuck", "accumulation", "cross-station"}
     assert calls == [{rule.id for rule in RULES if rule.kind in kinds}]
     assert calls[0] <= set(WARN_RULES)
 
 
 def test_validate_fires_only_catalogued_rules_and_evaluates_every_one(monkeypatch):
-    calls = _recorded_rule_ids(monkeypatch, forecast.validate)
+    calls = _recorded_rule_ids(monkeypatch, forecast.quality.validate)
     validate(observations({}, {}))
     fired = set().union(*calls)
     assert fired <= set(RULES_BY_ID)

@@ -239,7 +239,7 @@ def catalogue_markdown() -> str:
     lines = [
         "# Data quality rules",
         "",
-        "Generated from `forecast/rules.py` by `forecast docs`; do not edit by hand.",
+        "Generated from `forecast/quality/rules.py` by `forecast docs`; do not edit by hand.",
         "",
         "Severities: `reject` quarantines the row in `rejected/` with its reason; `warn` loads it",
         "and names the rule in `data_quality.rules`, costing `penalty` score points; `collapse`",

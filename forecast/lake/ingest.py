@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from forecast.errors import DataContractError, TransientError
-from forecast.lake import Lake
-from forecast.landing import Landing, LandingFile, LocalLanding
+from forecast.lake.landing import Landing, LandingFile, LocalLanding
+from forecast.lake.store import Lake
 
 RAW = "raw"
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024

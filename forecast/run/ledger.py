@@ -25,7 +25,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from forecast.validate import Window
+from forecast.quality.validate import Window
 
 
 @dataclass(frozen=True)

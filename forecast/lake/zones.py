@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from forecast.ingest import RawObject
-from forecast.lake import Lake
+from forecast.lake.ingest import RawObject
+from forecast.lake.store import Lake
 
 ROW_GROUP_ROWS = 128_000
 """Rows per row group of a processed file: large enough for scans, small enough to skip."""

@@ -1,7 +1,7 @@
 """Anomaly detection: spikes, pressure jumps, flatlines, stuck vanes, decreasing precipitation
 totals and neighbouring stations whose temperatures disagree.
 
-Every detector is a ``warn`` rule of the catalogue (``forecast/rules.py``) and reads its parameters
+Every detector is a ``warn`` rule of the catalogue (``forecast/quality/rules.py``) and reads its parameters
 from there. Detectors work on one time-ordered view of the run's deduplicated observations
 (sorted by station, then time) with numpy over whole columns: runs and neighbours are found with
 diffs, cumulative sums and ``reduceat``, never by looping over rows. Loops run over stations,
@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecast.rules import CORE_MEASUREMENTS, FLATLINES, SPIKES, param
+from forecast.quality.rules import CORE_MEASUREMENTS, FLATLINES, SPIKES, param
 from forecast.schema import STATIONS, conform
 from forecast.sources.common import as_array, flags_where
 

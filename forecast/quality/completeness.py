@@ -40,10 +40,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecast.rules import CORE_MEASUREMENTS
+from forecast.quality.rules import CORE_MEASUREMENTS
+from forecast.quality.validate import Window
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, TIMESTAMP_TYPE, conform
 from forecast.sources.common import has_flag
-from forecast.validate import Window
 
 CADENCES_MINUTES: tuple[int, ...] = (1, 5, 10, 15, 30, 60, 180, 360, 1440)
 """The cadences a detected median interval is snapped to, in minutes."""
@@ -202,7 +202,7 @@ class Completeness:
     def score(self) -> float:
         """Return the mean completeness (%) of every station's core measurements, 2 decimals.
 
-        Core measurements (``forecast.rules.CORE_MEASUREMENTS``) are the ones expected on every
+        Core measurements (``forecast.quality.rules.CORE_MEASUREMENTS``) are the ones expected on every
         reading; event or synoptic ones (precipitation over 1 h or 3 h, present weather, cloud
         cover, snow depth) are reported per measurement but would make the score meaningless.
         Every (station, core measurement) pair weighs the same; 0.0 when there are none.

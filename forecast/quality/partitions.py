@@ -22,8 +22,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecast.anomalies import neighbour_pairs
-from forecast.rules import param
+from forecast.quality.anomalies import neighbour_pairs
+from forecast.quality.rules import param
 
 DEFAULT_TARGET_ROWS = 100_000
 """Rows of one partition (core): about 40 MB of observations in memory."""
@@ -123,7 +123,7 @@ class CheckedRun:
     """Every validated partition of a run and the run's quality report."""
 
     partitions: tuple[CheckedPartition, ...]
-    quality: Any  # forecast.quality.QualityReport
+    quality: Any  # forecast.quality.report.QualityReport
 
     def threshold_message(self) -> str | None:
         """Why the run must fail because station-days were held back, or None."""

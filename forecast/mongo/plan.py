@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecast.digest import row_digests
 from forecast.errors import DataContractError
+from forecast.mongo.digest import row_digests
 from forecast.schema import SCHEMA_VERSION, STATIONS, UNITS, VALIDATED, conform
 from forecast.sources.common import as_array, constant
 
@@ -36,7 +36,7 @@ class RunContext:
 
 
 DIGEST_FIELD = "metadata.digest"
-"""Where a document keeps the content digest of its ``$set`` fields (see ``forecast.digest``)."""
+"""Where a document keeps the content digest of its ``$set`` fields (see ``forecast.mongo.digest``)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from forecast.errors import ConfigurationError, TransientError
-from forecast.lake import _error_code, _is_transient
+from forecast.lake.store import _error_code, _is_transient
 
 SOURCES_BY_SUFFIX = {".json": "infoclimat", ".xlsx": "wunderground", ".csv": "wunderground"}
 

@@ -1,7 +1,7 @@
 """Validation: observations -> validated rows with scores and warnings, quarantined rows with
 reasons, collapsed duplicates counted, and partitions held back above the rejection threshold.
 
-Every rule lives in ``forecast/rules.py``; this module evaluates them on whole columns.
+Every rule lives in ``forecast/quality/rules.py``; this module evaluates them on whole columns.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecast.anomalies import Finding, detect
-from forecast.rules import (
+from forecast.quality.anomalies import Finding, detect
+from forecast.quality.rules import (
     CORE_MEASUREMENTS,
     DEFAULT_MAX_REJECTION_RATE,
     DEW_POINT_TOLERANCE,
@@ -315,7 +315,7 @@ def _warnings(
 
 
 def quality_scores(valid: pa.Table) -> pa.Array:
-    """Return each record's 0-100 quality score (formula: ``forecast.rules.SCORE_FORMULA``).
+    """Return each record's 0-100 quality score (formula: ``forecast.quality.rules.SCORE_FORMULA``).
 
     ``valid`` needs ``flags`` (parser notes) and ``quality_rules`` (warn rules that fired).
     """
@@ -488,7 +488,7 @@ def validate_partition(
     """Validate a partition's rows and keep the results of its ``core`` stations only.
 
     ``observations`` holds the core stations' rows and those of their neighbours in other
-    partitions (context for the cross-station rule, see ``forecast.partitions``): every rule
+    partitions (context for the cross-station rule, see ``forecast.quality.partitions``): every rule
     sees them, and their outcomes are left to their own partition.
     """
     wanted = pa.array(sorted(set(core)), pa.string())

@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 from forecast.mongo import LoadCounts, QueryTiming
 from forecast.mongo.gold import GoldCounts
 from forecast.mongo.reconcile import Reconciliation
-from forecast.quality import QualityReport
+from forecast.quality.report import QualityReport
+from forecast.quality.validate import Window
 from forecast.tables import markdown_table, rate
-from forecast.validate import Window
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecast.anomalies import Finding
-from forecast.completeness import Completeness, completeness
-from forecast.rules import RULES
+from forecast.quality.anomalies import Finding
+from forecast.quality.completeness import Completeness, completeness
+from forecast.quality.rules import RULES
+from forecast.quality.validate import Hold, Validation, Window, in_window, locations
 from forecast.schema import STATIONS, conform
 from forecast.sources.common import as_array, has_flag
 from forecast.tables import markdown_table, rate
-from forecast.validate import Hold, Validation, Window, in_window, locations
 
 HELD_RULE = "rejection_threshold"
 EXAMPLES = 3

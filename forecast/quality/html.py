@@ -35,12 +35,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from plotly.subplots import make_subplots
 
-from forecast.completeness import Completeness, StationCompleteness
-from forecast.quality import QualityReport
-from forecast.rules import RULES
+from forecast.quality.completeness import Completeness, StationCompleteness
+from forecast.quality.report import QualityReport
+from forecast.quality.rules import RULES
+from forecast.quality.validate import Window
 from forecast.schema import UNITS
 from forecast.sources.common import as_array
-from forecast.validate import Window
 
 CHARTED: tuple[str, ...] = ("temperature", "humidity", "pressure", "wind_speed", "wind_direction")
 """The core measurements drawn per station, top to bottom."""

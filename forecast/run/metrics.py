@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from forecast.reports import LatencyReport, RunStatus
+from forecast.run.reports import LatencyReport, RunStatus
 
 NAMESPACE = "Forecast/Pipeline"
 """Default namespace; infra/terraform/modules/monitoring's ``metric_namespace`` default."""

@@ -6,8 +6,8 @@ is always the code's.
 
 from __future__ import annotations
 
-from forecast import completeness
-from forecast.rules import catalogue_markdown
+from forecast.quality import completeness
+from forecast.quality.rules import catalogue_markdown
 
 OPERATIONS = """## Duplicates
 
@@ -63,7 +63,7 @@ humidity, pressure, wind speed: hourly mean with a min-max band; wind direction:
 mean; buckets widen for long runs to at most 1,500 per station) with the readings each warn rule
 flagged drawn at their own values (at most 2,000 per station, measurement and rule; the legend
 gives the counts). It is built from the validated partition files, one at a time
-(`forecast/quality_html.py`).
+(`forecast/quality/html.py`).
 """
 
 
