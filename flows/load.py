@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from prefect import flow
 
+from flows.handoff import Handoff
 from flows.params import RunParams
 from forecast.lake.ingest import RawObject
 from forecast.lake.staging import StagedRun
@@ -34,15 +35,19 @@ class Loaded:
 
 @flow(name="forecast-load")
 def load(
-    checked: CheckedRun,
-    staged: StagedRun,
-    files: list[FileOutcome],
-    raw_objects: list[RawObject],
+    checked_run: Handoff,
+    staged_run: Handoff,
+    outcomes: Handoff,
+    raw: Handoff,
     params: RunParams,
     run_id: str,
 ) -> Loaded:
     """Load validated observations into MongoDB one partition at a time, quarantine refusals,
     record the settled contents in the load ledger, time the standard queries."""
+    checked: CheckedRun = checked_run.open()
+    staged: StagedRun = staged_run.open()
+    files: list[FileOutcome] = outcomes.open()
+    raw_objects: list[RawObject] = raw.open()
     prepare_collections(params.mongo_block)
     meter = LoadMeter.start(checked.partitions)
     loads = []

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.handoff import hand_off
 from flows.ingest import ingest
 from flows.load import load
 from flows.observability import emit_run_metrics, use_json_logs
@@ -34,13 +35,26 @@ def forecast_pipeline(params: RunParams) -> RunStatus:
     run = RunTracker(params, str(flow_run.get_id() or "local"), started_at)
     with run.stage("ingest"):
         raw_objects = ingest(params, run.run_id)
+        raw = hand_off(
+            raw_objects, "raw", f"{len(raw_objects)} raw objects", params.work_dir, run.run_id
+        )
     with run.stage("transform"):
-        staged, run.files = transform(raw_objects, params, run.run_id)
+        staged, run.files = transform(raw, params, run.run_id)
+        staged_run = hand_off(
+            staged, "staged", f"{len(staged.contents)} staged contents", params.work_dir, run.run_id
+        )
     with run.stage("validate"):
-        checked = validate(staged, raw_objects, params, run.run_id)
+        checked = validate(staged_run, raw, params, run.run_id)
         run.quality = checked.quality.kpis()
     with run.stage("load"):
-        loaded = load(checked, staged, run.files, raw_objects, params, run.run_id)
+        checked_run = hand_off(
+            checked, "checked", f"{len(checked.partitions)} validated partitions, "
+            f"{sum(p.validated_rows for p in checked.partitions)} rows", params.work_dir, run.run_id,
+        )  # fmt: skip
+        outcomes = hand_off(
+            run.files, "files", f"{len(run.files)} files", params.work_dir, run.run_id
+        )
+        loaded = load(checked_run, staged_run, outcomes, raw, params, run.run_id)
     status = build_run_status(
         run_id=run.run_id, started_at=started_at, finished_at=datetime.now(UTC),
         window=params.window, files=run.files, quality=checked.quality,

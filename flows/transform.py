@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows.handoff import Handoff
 from flows.params import RunParams
 from forecast.lake.ingest import RawObject, unique_contents
 from forecast.lake.staging import StagedRun
@@ -13,11 +14,10 @@ from tasks.transform import record_outcomes, select_for_window, stage_raw_object
 
 
 @flow(name="forecast-transform")
-def transform(
-    raw_objects: list[RawObject], params: RunParams, run_id: str
-) -> tuple[StagedRun, list[FileOutcome]]:
+def transform(raw: Handoff, params: RunParams, run_id: str) -> tuple[StagedRun, list[FileOutcome]]:
     """Parse each content the window needs once (staged on disk by content); a bad file fails
     alone."""
+    raw_objects: list[RawObject] = raw.open()
     selected, skipped = select_for_window(
         unique_contents(raw_objects), params.window, params.lake_block, params.ledger_query
     )

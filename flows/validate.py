@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows.handoff import Handoff
 from flows.params import RunParams
 from forecast.lake.ingest import RawObject
 from forecast.lake.staging import StagedRun
@@ -22,11 +23,11 @@ from tasks.validate import (
 
 
 @flow(name="forecast-validate")
-def validate(
-    staged: StagedRun, raw_objects: list[RawObject], params: RunParams, run_id: str
-) -> CheckedRun:
+def validate(staged_run: Handoff, raw: Handoff, params: RunParams, run_id: str) -> CheckedRun:
     """Validate the run's observations one partition at a time, write both zones and report
     their quality (one partition's rows in memory at a time)."""
+    staged: StagedRun = staged_run.open()
+    raw_objects: list[RawObject] = raw.open()
     checked, reports = [], []
     planned = plan_partitions(staged, params.partition_rows, params.neighbour_km)
     for partition in planned:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,6 +84,7 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
     """Run the pipeline, print its summary and return the exit code of its state."""
     from blocks.local import save_mongo
     from blocks.names import CLI_MONGO_BLOCK
+    from flows.observability import json_logs_requested
     from flows.pipeline import forecast_pipeline
     from forecast.errors import RejectionThresholdExceeded, RunFailed
     from forecast.run import progress
@@ -93,8 +94,15 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
         # The URI goes into a block (stored as a secret), never into flow parameters or logs.
         save_mongo(mongo_uri, CLI_MONGO_BLOCK)
         params = params.model_copy(update={"mongo_block": CLI_MONGO_BLOCK})
+    # Stage and counter lines on stderr, unless stderr carries JSON logs only (a log shipper
+    # reads it); the load's per-partition log lines and progress artifact remain.
+    reporter = (
+        nullcontext()
+        if json_logs_requested()
+        else progress.reporting(progress.Reporter(sys.stderr))
+    )
     try:
-        with _local_run_settings(), progress.reporting(progress.Reporter(sys.stderr)):
+        with _local_run_settings(), reporter:
             status = forecast_pipeline(params)
     except RejectionThresholdExceeded as exc:
         if isinstance(exc.status, RunStatus):

@@ -28,10 +28,10 @@ def test_missing_landing_directory_exits_1_with_a_one_line_reason(tmp_path, stac
 
 def test_mongo_uri_password_never_reaches_stdout_or_stderr(tmp_path, stack, capsys, monkeypatch):
     from tasks.load import prepare_collections
+    from tasks.transform import select_for_window
 
-    monkeypatch.setattr(
-        prepare_collections, "retry_delay_seconds", [0, 0, 0]
-    )  # still retried, fast
+    for task in (select_for_window, prepare_collections):  # the first MongoDB reads: still
+        monkeypatch.setattr(task, "retry_delay_seconds", [0, 0, 0])  # retried, without waiting
     params = stack(tmp_path)
     uri = f"mongodb://reader:hunter2@127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=200"
     code = main(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flows.cli import main
+from flows.handoff import hand_off
 from flows.ingest import ingest
 from flows.transform import transform
 from forecast.samples import synthetic_stations, write_demo_landing, write_infoclimat_json
@@ -20,7 +21,9 @@ def test_a_63_mib_single_file_export_is_parsed_with_the_default_limits(stack, tm
     assert sample.path.stat().st_size > 63 * 1024 * 1024  # over the former 50 MiB default
     params = stack(landing)
     raw = ingest(params, "limits-run")
-    staged, files = transform(raw, params, "limits-run")
+    staged, files = transform(
+        hand_off(raw, "raw", "", params.work_dir, "limits-run"), params, "limits-run"
+    )
     ((outcome,),) = [files]
     assert (outcome.status, outcome.error, outcome.observations) == ("parsed", None, 34 * 30 * 144)
     assert staged.station_rows() == {s: 30 * 144 for s in sample.rows}

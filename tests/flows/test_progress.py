@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import pty
 import select
@@ -41,6 +42,31 @@ async def _load_progress_artifacts():
         return await client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[LOAD_PROGRESS_KEY]))
         )
+
+
+async def _latest_subflow_parameters(name: str) -> dict:
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    async with get_client() as client:
+        (run,) = await client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[name])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=1,
+        )  # fmt: skip
+        return run.parameters
+
+
+def test_the_subflows_get_handoffs_not_the_data_as_parameters(stack, landing):
+    """Prefect refuses flow-run parameters over 512 KiB: what grows with the input is handed over
+    as a file reference (seen at 2.3 M rows: the load's parameters were 1.3 MB)."""
+    forecast_pipeline(stack(landing, partition_rows=1_000))
+    load = asyncio.run(_latest_subflow_parameters("forecast-load"))
+    assert set(load) == {"checked_run", "staged_run", "outcomes", "raw", "params", "run_id"}
+    assert load["checked_run"]["summary"].endswith(f"validated partitions, {TOTAL} rows")
+    assert load["raw"]["summary"] == "3 raw objects"
+    for name in ("forecast-transform", "forecast-validate", "forecast-load"):
+        parameters = asyncio.run(_latest_subflow_parameters(name))
+        assert len(json.dumps(parameters, default=str)) < 4096, name
 
 
 def test_the_load_counts_documents_per_partition_and_its_artifact_reaches_100(stack, landing):
