@@ -17,7 +17,7 @@ from flows.transform import transform
 from flows.validate import validate
 from forecast.errors import RejectionThresholdExceeded
 from forecast.run.reports import RunStatus, build_run_status
-from tasks.config import run_directory
+from tasks.config import blocks_of_this_run, run_directory
 from tasks.reports import clean_work, publish_quality_page, publish_reports, record_requeue
 
 
@@ -28,7 +28,14 @@ def forecast_pipeline(params: RunParams) -> RunStatus:
     A stage that raises leaves the run's status (failed, where, why, what was loaded) before
     the run fails. Fails too (after loading and reporting everything else) when station-days
     exceed the rejection threshold; those are held in rejected/ for ``forecast requeue``.
+    Each block is loaded once per run.
     """
+    with blocks_of_this_run():
+        return _pipeline(params)
+
+
+def _pipeline(params: RunParams) -> RunStatus:
+    """The run, stage by stage (see ``forecast_pipeline``)."""
     use_json_logs()  # FORECAST_LOG_FORMAT=json without the logging settings file
     started_at = datetime.now(UTC)
     params = params.resolved(started_at.date())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,13 +29,40 @@ from forecast.run import ledger
 SETUP_HINT = "create it with `forecast setup` (local stack) or see docs/deploy.md (AWS)"
 
 
-def _load(block_type: type[Any], name: str) -> Any:
+_RUN_BLOCKS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar(
+    "forecast_run_blocks", default=None
+)
+
+
+@contextmanager
+def blocks_of_this_run() -> Iterator[None]:
+    """Load each block once per pipeline run (tasks and subflows share the loads).
+
+    A block load is a few HTTP round trips to the Prefect API; a run loads the lake's five
+    blocks and the MongoDB block in most of its tasks (about 3 s of a rerun on the ephemeral
+    API). Within the block, a run also sees one configuration, even if a block is edited while it
+    runs. Tasks run in copies of the flow's context, so they see the same cache.
+    """
+    token = _RUN_BLOCKS.set({})
     try:
-        return block_type.load(name)
+        yield
+    finally:
+        _RUN_BLOCKS.reset(token)
+
+
+def _load(block_type: type[Any], name: str) -> Any:
+    cache, key = _RUN_BLOCKS.get(), (block_type.__name__, name)
+    if cache is not None and key in cache:
+        return cache[key]
+    try:
+        block = block_type.load(name)
     except ValueError as exc:  # Prefect: "Unable to find block document named ..."
         raise ConfigurationError(
             f"block {name!r} ({block_type.__name__}) not found: {SETUP_HINT}"
         ) from exc
+    if cache is not None:
+        cache[key] = block
+    return block
 
 
 def load_lake(name: str) -> Lake:
