@@ -63,9 +63,10 @@ image:
 image-test: install image
 	FORECAST_TEST_IMAGE=$(IMAGE) FORECAST_TEST_BASE_IMAGE=$(BASE_IMAGE) $(BIN)/python -m pytest tests/infra/image_run.py
 
-## test: the whole suite (unit, flow, real-data, deployment and infrastructure tiers)
+## test: the whole suite (unit, flow, real-data, deployment and infrastructure tiers), one worker
+## per core, each test file on one worker (its module fixtures shared); plain pytest runs serially
 test: install infra-tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .

@@ -81,5 +81,5 @@ def _pipeline(params: RunParams) -> RunStatus:
     if status.held:
         raise RejectionThresholdExceeded(status.held, status)
     if status.status == "success":
-        clean_work(str(run_directory(params.work_dir, run.run_id)), staged.directories())
+        clean_work(str(run_directory(params.work_dir, run.run_id)))
     return status

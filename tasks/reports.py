@@ -174,11 +174,10 @@ def publish_failure(status: RunStatus, lake_block: str) -> str:
 
 
 @task(cache_policy=NO_CACHE, retries=0)
-def clean_work(directory: str, staged: list[str]) -> None:
-    """Remove a finished run's scratch directory and the staged parses it loaded."""
+def clean_work(directory: str) -> None:
+    """Remove a finished run's scratch directory (its staged parses are inside it: runs on the
+    same machine at the same time never share, or delete, each other's)."""
     shutil.rmtree(directory, ignore_errors=True)
-    for path in staged:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _status_markdown(status: RunStatus, quality_page: str | None = None) -> str:

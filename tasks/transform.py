@@ -22,7 +22,6 @@ from tasks.config import (
     load_lake,
     retry_transient,
     run_directory,
-    work_root,
 )
 
 
@@ -42,7 +41,7 @@ def stage_raw_object(
     scratch = run_directory(work_dir, run_id) / "raw"
     path = local_raw(load_lake(lake_block), record, scratch)
     staged, parsed_now = stage_raw_file(
-        path, root=work_root(work_dir), fingerprint=domain_fingerprint(), source=record.source,
+        path, root=run_directory(work_dir, run_id), fingerprint=domain_fingerprint(), source=record.source,
         name=record.name, raw_key=record.raw_key, sha256=record.sha256, limits=limits,
     )  # fmt: skip
     get_run_logger().info(
