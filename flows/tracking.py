@@ -45,13 +45,14 @@ class RunTracker:
                 try:
                     yield
                 except Exception as exc:
-                    self._fail(name, exc)
+                    raise self._failed(name, exc) from exc
         except BaseException:
             progress.stage_finished(name, time.perf_counter() - started, failed=True)
             raise
         progress.stage_finished(name, time.perf_counter() - started)
 
-    def _fail(self, name: str, exc: Exception) -> None:
+    def _failed(self, name: str, exc: Exception) -> RunFailed:
+        """Publish the failed run's status (metrics, JSON, artifact); return the error to raise."""
         cause = one_line(exc)
         status = failed_run_status(
             run_id=self.run_id, started_at=self.started_at, finished_at=datetime.now(UTC),
@@ -62,4 +63,4 @@ class RunTracker:
         )  # fmt: skip
         emit_run_metrics(status)  # first: the metrics do not depend on the lake being reachable
         publish_failure(status, self.params.lake_block)
-        raise RunFailed(f"failed in {name}: {cause}", status, name) from exc
+        return RunFailed(f"failed in {name}: {cause}", status, name)

@@ -235,7 +235,7 @@ def checked_plans(
     """
     collection = client[target.database][target.collection]
     refused = pa.array(list(skip), pa.string())
-    todo = [plan for plan in plans if len(plan)]
+    loaded_plans = [plan for plan in plans if len(plan)]
 
     clock = timings if timings is not None else {}
     clock.setdefault("reconcile_s", 0.0)
@@ -244,16 +244,16 @@ def checked_plans(
         started = time.perf_counter()
         try:
             with server_errors("reading back the load", target.uri):
-                return read_days(collection, todo[index])
+                return read_days(collection, loaded_plans[index])
         finally:
             clock["reconcile_s"] += time.perf_counter() - started
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-back") as reader:
-        pending = reader.submit(read, 0) if todo else None
-        for index, plan in enumerate(todo):
+        pending = reader.submit(read, 0) if loaded_plans else None
+        for index, plan in enumerate(loaded_plans):
             assert pending is not None
             stored = pending.result()
-            pending = reader.submit(read, index + 1) if index + 1 < len(todo) else None
+            pending = reader.submit(read, index + 1) if index + 1 < len(loaded_plans) else None
             expected = expected_table(plan)
             if len(refused):
                 expected = expected.filter(

@@ -34,8 +34,8 @@ _PATTERNS = (
     ),
 )
 
-# Prefect's run loggers set these attributes (prefect.logging.loggers); "<unknown>" is its
-# placeholder when the flow or task object is not at hand.
+# Prefect's run loggers set these attributes (prefect.logging.loggers); it writes "<unknown>"
+# when the flow or task object is not at hand.
 _CONTEXT = {"run_id": "flow_run_id", "flow": "flow_name", "task_run_id": "task_run_id",
             "task": "task_name"}  # fmt: skip
 
