@@ -212,24 +212,18 @@ class S3Zone(BlockZone):
         return True
 
     def write_new(self, key: str, content: bytes) -> bool:
-        try:
-            self._client().put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=content, IfNoneMatch="*"
-            )
-        except Exception as exc:
-            if _error_code(exc) in {"PreconditionFailed", "412"}:
-                return False
-            if _is_transient(exc):
-                raise TransientError(f"writing {key} failed: {exc}") from exc
-            raise
-        return True
+        return self._put_new(key, content)
 
     def put_file_new(self, key: str, path: Path) -> bool:
+        with path.open("rb") as body:  # streamed by botocore, not read into memory
+            return self._put_new(key, body)
+
+    def _put_new(self, key: str, body: Any) -> bool:
+        """Put ``body`` at ``key`` unless an object is there (conditional put); False if one was."""
         try:
-            with path.open("rb") as body:  # streamed by botocore, not read into memory
-                self._client().put_object(
-                    Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*"
-                )
+            self._client().put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=body, IfNoneMatch="*"
+            )
         except Exception as exc:
             if _error_code(exc) in {"PreconditionFailed", "412"}:
                 return False
