@@ -173,22 +173,7 @@ def ingest_path(
 ) -> RawObject:
     """Store a local file in the raw zone once (claim-first, conditional writes), streamed."""
     sha256 = sha256_of(path)
-    record = RawObject(
-        source=source,
-        name=name,
-        raw_key=raw_key(source, now.date().isoformat(), sha256, name),
-        sha256=sha256,
-        size=path.stat().st_size,
-        ingested_at=now.isoformat(),
-        run_id=run_id,
-        status="ingested",
-        landing=origin,
-    )
-    if not lake.write_new(RAW, index_key(sha256), _json(record.to_dict())):
-        previous = RawObject.from_dict(lake.read_json(RAW, index_key(sha256)))
-        record = dataclasses.replace(
-            previous, run_id=run_id, status="already_ingested", landing=origin
-        )
+    record = _claim(lake, sha256, path.stat().st_size, source, name, origin, run_id, now)
     if not lake.exists(RAW, record.raw_key):
         lake.put_file_new(RAW, record.raw_key, path)  # first copy, or repair of an unfinished claim
     return record
@@ -199,25 +184,33 @@ def ingest_bytes(
 ) -> RawObject:
     """Store ``content`` in the raw zone once (claim-first, conditional writes); see the module doc."""
     sha256 = hashlib.sha256(content).hexdigest()
-    record = RawObject(
-        source=source,
-        name=name,
-        raw_key=raw_key(source, now.date().isoformat(), sha256, name),
-        sha256=sha256,
-        size=len(content),
-        ingested_at=now.isoformat(),
-        run_id=run_id,
-        status="ingested",
-        landing=origin,
-    )
-    if not lake.write_new(RAW, index_key(sha256), _json(record.to_dict())):
-        previous = RawObject.from_dict(lake.read_json(RAW, index_key(sha256)))
-        record = dataclasses.replace(
-            previous, run_id=run_id, status="already_ingested", landing=origin
-        )
+    record = _claim(lake, sha256, len(content), source, name, origin, run_id, now)
     if not lake.exists(RAW, record.raw_key):
         lake.write_new(RAW, record.raw_key, content)  # first copy, or repair of an unfinished claim
     return record
+
+
+def _claim(
+    lake: Lake,
+    sha256: str,
+    size: int,
+    source: str,
+    name: str,
+    origin: str,
+    run_id: str,
+    now: datetime,
+) -> RawObject:
+    """Claim a content in the raw zone's index (conditional write): this run's record if it is
+    new, else the first claim's record marked ``already_ingested`` for this run."""
+    record = RawObject(
+        source=source, name=name, raw_key=raw_key(source, now.date().isoformat(), sha256, name),
+        sha256=sha256, size=size, ingested_at=now.isoformat(), run_id=run_id, status="ingested",
+        landing=origin,
+    )  # fmt: skip
+    if lake.write_new(RAW, index_key(sha256), _json(record.to_dict())):
+        return record
+    previous = RawObject.from_dict(lake.read_json(RAW, index_key(sha256)))
+    return dataclasses.replace(previous, run_id=run_id, status="already_ingested", landing=origin)
 
 
 def refused(
