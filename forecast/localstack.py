@@ -1,4 +1,5 @@
-"""The embedded local MongoDB: a SecantusDB server process on 127.0.0.1 (no cloud, no Docker).
+"""The local stack: the embedded MongoDB (a SecantusDB server process on 127.0.0.1, no cloud, no
+Docker) and a throw-away ``prefect server start`` for benchmarks and tests.
 
 SecantusDB speaks the MongoDB wire protocol, so the pipeline reaches it through pymongo and a
 URI like any MongoDB. It runs as a separate process (never imported as a library); its data
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,13 @@ from forecast.errors import ConfigurationError
 
 DEFAULT_PORT = 27018  # not 27017, so a real mongod on the laptop is never shadowed
 SERVER = "secantusd-py"
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -161,3 +170,45 @@ def _reap(pid: int) -> None:
     """Collect the exit status when the server is our own child (no-op otherwise)."""
     with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
         os.waitpid(pid, os.WNOHANG)
+
+
+class PrefectServer:
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME (the server the
+    benchmark and the automation tests run flows against, as deployments do)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home, self.port = home, free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+               "PREFECT_LOGGING_LEVEL": "WARNING"}  # fmt: skip
+        env.pop("PREFECT_API_URL", None)
+        log = (self.home / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("prefect")), "server", "start",
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prefect server exited: {self.home / 'server.log'}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("prefect server did not answer within 180 s")
+
+    def stop(self) -> None:
+        """Stop the server and the uvicorn process it started (one process group: its own)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)

@@ -3,18 +3,17 @@ directory filesystem."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 import pymongo
+
+from forecast.localstack import PrefectServer as PrefectServer  # re-exported for the tests
+from forecast.localstack import free_port
 
 REAL_COUNTS = {
     "ILAMAD25": 1908,
@@ -35,13 +34,6 @@ DEMO_COUNTS = {
     "IICHTE19": 464,
 }
 """Observations per station written by ``forecast.samples.write_demo_landing`` (1,619 in all)."""
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class SecantusServer:
@@ -110,47 +102,6 @@ class SecantusServer:
 
     def client(self) -> pymongo.MongoClient:
         return pymongo.MongoClient(self.uri, tz_aware=True)
-
-
-class PrefectServer:
-    """`prefect server start` on a free loopback port with its own PREFECT_HOME."""
-
-    def __init__(self, home: Path) -> None:
-        self.home, self.port = home, free_port()
-        self.url = f"http://127.0.0.1:{self.port}/api"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-               "PREFECT_LOGGING_LEVEL": "WARNING"}  # fmt: skip
-        env.pop("PREFECT_API_URL", None)
-        log = (self.home / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("prefect")), "server", "start",
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prefect server exited: {self.home / 'server.log'}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError("prefect server did not answer within 180 s")
-
-    def stop(self) -> None:
-        """Stop the server and the uvicorn process it started (one process group: its own)."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
 
 
 class DirectoryFS:

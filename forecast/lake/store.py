@@ -114,6 +114,10 @@ class BlockZone:
         """Store the local file ``path`` at ``key`` only if absent (generic: read whole)."""
         return self.write_new(key, path.read_bytes())
 
+    def put_file(self, key: str, path: Path) -> None:
+        """Store (or replace) the local file ``path`` at ``key`` (generic: read whole)."""
+        self.write(key, path.read_bytes())
+
     def get_file(self, key: str, target: Path) -> None:
         """Copy the object at ``key`` to the local file ``target`` (generic: read whole)."""
         target.write_bytes(self.read(key))
@@ -132,6 +136,13 @@ class LocalZone(BlockZone):
 
     def exists(self, key: str) -> bool:
         return (self.root / key).is_file()
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        shutil.copyfile(path, partial)  # copied in blocks, then renamed: readers see all or nothing
+        os.replace(partial, target)
 
     def write_new(self, key: str, content: bytes) -> bool:
         # Write a temporary file, then hard-link it into place: link() fails if the target
@@ -218,6 +229,15 @@ class S3Zone(BlockZone):
         with path.open("rb") as body:  # streamed by botocore, not read into memory
             return self._put_new(key, body)
 
+    def put_file(self, key: str, path: Path) -> None:
+        try:
+            with path.open("rb") as body:  # streamed by botocore, not read into memory
+                self._client().put_object(Bucket=self.bucket, Key=self._key(key), Body=body)
+        except Exception as exc:
+            if _is_transient(exc):
+                raise TransientError(f"writing {key} failed: {exc}") from exc
+            raise
+
     def _put_new(self, key: str, body: Any) -> bool:
         """Put ``body`` at ``key`` unless an object is there (conditional put); False if one was."""
         try:
@@ -292,6 +312,12 @@ class Lake:
     def write(self, zone: str, key: str, content: bytes) -> str:
         """Write ``content`` at ``key`` in ``zone`` (replacing it) and return the key."""
         self._zones[zone].write(key, content)
+        return key
+
+    def write_file(self, zone: str, key: str, path: Path) -> str:
+        """Store the local file ``path`` at ``key`` in ``zone`` (replacing it), streamed where the
+        backend can; return the key."""
+        self._zones[zone].put_file(key, path)
         return key
 
     def uri(self, zone: str, key: str) -> str:

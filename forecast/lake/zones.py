@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 from forecast.lake.ingest import RawObject
 from forecast.lake.store import Lake
 
-ROW_GROUP_ROWS = 128_000
-"""Rows per row group of a processed file: large enough for scans, small enough to skip."""
+ROW_GROUP_ROWS = 32_768
+"""Rows per row group of a processed file (about 30 MB in memory while it is written): large
+enough for scans, small enough to skip and to keep the writer's memory flat."""
 
 
 def day_parts(valid: pa.Table) -> list[tuple[str, str, pa.Table]]:
@@ -42,12 +43,12 @@ def day_parts(valid: pa.Table) -> list[tuple[str, str, pa.Table]]:
     return found
 
 
-def processed_key(source: str, day: str, rows: pa.Table) -> str:
+def processed_key(source: str, day: str, shas: Iterable[str]) -> str:
     """Return the processed-zone key of one source-day of a run: hive partitions ``source=`` and
-    ``date=``, one file named by the raw contents its rows came from, so reprocessing the same
-    inputs rewrites the same object and other inputs for that day add their own."""
-    shas = sorted(pc.unique(rows.column("raw_sha256")).to_pylist())
-    name = hashlib.sha256("\n".join(shas).encode()).hexdigest()[:16]
+    ``date=``, one file named by the raw contents (``raw_sha256``) its rows came from, so
+    reprocessing the same inputs rewrites the same object and other inputs for that day add
+    their own."""
+    name = hashlib.sha256("\n".join(sorted(set(shas))).encode()).hexdigest()[:16]
     return f"source={source}/date={day}/part-{name}.parquet"
 
 
@@ -63,21 +64,61 @@ def stage_days(directory: Path, partition: int, valid: pa.Table) -> list[tuple[s
     return written
 
 
+def _row_groups(parts: Sequence[Path], rows: int) -> Iterator[pa.Table]:
+    """Yield the rows of a source-day's partition files in groups of about ``rows`` rows, each
+    sorted by station and time; files are taken in order of their first station, so a group
+    (and the row-group statistics readers skip by) covers a narrow range of stations."""
+    first = {
+        path: pc.min(pq.read_table(path, columns=["station_id"]).column("station_id")).as_py() or ""
+        for path in parts
+    }
+    pending: list[pa.Table] = []
+    size = 0
+    for path in sorted(parts, key=lambda p: (first[p], p.name)):
+        table = pq.read_table(path)
+        pending.append(table)
+        size += table.num_rows
+        if size >= rows:
+            yield _sorted(pending)
+            pending, size = [], 0
+    if pending:
+        yield _sorted(pending)
+
+
+def _sorted(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables, promote_options="default").sort_by(
+        [("station_id", "ascending"), ("timestamp", "ascending")]
+    )
+
+
 def write_processed_days(lake: Lake, directory: Path, days: Iterable[tuple[str, str]]) -> list[str]:
     """Write one processed-zone Parquet file per source-day from the partitions' staged files.
 
-    One day is in memory at a time; each file holds one row group per ``ROW_GROUP_ROWS`` rows.
+    Each file is written on local disk one row group (about ``ROW_GROUP_ROWS`` rows) at a
+    time, then uploaded from the file: at most one row group is in memory, whatever the size
+    of the day.
     """
     keys = []
     for source, day in sorted(set(days)):
         folder = directory / f"source={source}" / f"date={day}"
-        rows = pa.concat_tables(
-            pq.read_table(path) for path in sorted(folder.glob("part-*.parquet"))
-        )
-        rows = rows.sort_by([("station_id", "ascending"), ("timestamp", "ascending")])
-        buffer = io.BytesIO()
-        pq.write_table(rows, buffer, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-        keys.append(lake.write("processed", processed_key(source, day, rows), buffer.getvalue()))
+        parts = sorted(folder.glob("part-*.parquet"))
+        shas = {
+            sha
+            for path in parts
+            for sha in pc.unique(pq.read_table(path, columns=["raw_sha256"]).column(0)).to_pylist()
+        }
+        local = folder / "day.parquet.tmp"
+        writer: pq.ParquetWriter | None = None
+        try:
+            for group in _row_groups(parts, ROW_GROUP_ROWS):
+                if writer is None:
+                    writer = pq.ParquetWriter(local, group.schema, compression="zstd")
+                writer.write_table(group.cast(writer.schema), row_group_size=max(group.num_rows, 1))
+        finally:
+            if writer is not None:
+                writer.close()
+        keys.append(lake.write_file("processed", processed_key(source, day, shas), local))
+        local.unlink()
     return keys
 
 

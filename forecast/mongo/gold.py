@@ -277,6 +277,45 @@ def _station_refresh(
     return GoldCounts(len(days), tables["hour"].num_rows, days_table.num_rows, len(stale))
 
 
+@dataclass(frozen=True)
+class GoldUpdate:
+    """The gold aggregates of some station-days, computed and not written yet (``prepare``)."""
+
+    tables: dict[str, pa.Table]
+    stamp: datetime
+
+    def write(
+        self, client: MongoClient[Any], target: MongoTarget, *, daily: str = DAILY_COLLECTION
+    ) -> GoldCounts:
+        """Write the gold documents whose station-day changed; return what was covered.
+
+        Raises:
+            TransientError: the server became unreachable; rewriting is safe.
+        """
+        collection = client[target.database][daily]
+        total = GoldCounts(0, 0, 0)
+        with server_errors("refreshing gold aggregates", target.uri):
+            for station in pc.unique(self.tables["day"].column("station_id")).to_pylist():
+                part = {
+                    p: t.filter(pc.equal(t.column("station_id"), station))
+                    for p, t in self.tables.items()
+                }
+                total = total + _station_refresh(collection, station, part, self.stamp)
+        return total
+
+
+def prepare(stored: pa.Table, *, now: datetime | None = None) -> GoldUpdate | None:
+    """Aggregate the station-days in ``stored`` (no server call); None when it is empty.
+
+    ``stored`` holds every measurement document of those station-days (whole UTC days) in the
+    flat layout of ``reconcile.gold_rows``, as ``reconcile.checked_plans`` and
+    ``read_station_days`` give them.
+    """
+    if not stored.num_rows:
+        return None
+    return GoldUpdate(aggregate(stored), (now or datetime.now(UTC)).replace(microsecond=0))
+
+
 def refresh_from(
     client: MongoClient[Any],
     target: MongoTarget,
@@ -285,28 +324,14 @@ def refresh_from(
     daily: str = DAILY_COLLECTION,
     now: datetime | None = None,
 ) -> GoldCounts:
-    """Bring the gold documents of the station-days in ``stored`` up to date.
-
-    ``stored`` holds every measurement document of those station-days (whole UTC days) in the
-    flat layout of ``reconcile.gold_rows``, as ``reconcile.checked_plans`` and
-    ``read_station_days`` give them.
+    """Bring the gold documents of the station-days in ``stored`` up to date (``prepare``, then
+    ``GoldUpdate.write``).
 
     Raises:
         TransientError: the server became unreachable; rerunning the refresh is safe.
     """
-    if not stored.num_rows:
-        return GoldCounts(0, 0, 0)
-    collection = client[target.database][daily]
-    stamp = (now or datetime.now(UTC)).replace(microsecond=0)
-    tables = aggregate(stored)
-    total = GoldCounts(0, 0, 0)
-    with server_errors("refreshing gold aggregates", target.uri):
-        for station in pc.unique(tables["day"].column("station_id")).to_pylist():
-            part = {
-                p: t.filter(pc.equal(t.column("station_id"), station)) for p, t in tables.items()
-            }
-            total = total + _station_refresh(collection, station, part, stamp)
-    return total
+    update = prepare(stored, now=now)
+    return update.write(client, target, daily=daily) if update else GoldCounts(0, 0, 0)
 
 
 def read_station_days(

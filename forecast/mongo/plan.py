@@ -152,8 +152,33 @@ def _drop_repeated_ids(plan: WritePlan) -> WritePlan:
     return plan.take(pa.array(keep))
 
 
-def write_plan(valid: pa.Table, stations: pa.Table, run: RunContext) -> list[WritePlan]:
-    """Return one write plan per station for validated observations.
+PLAN_MAX_ROWS = 10_000
+"""Rows of one write plan at most (unless one UTC day has more): a station's rows are cut into
+plans of whole UTC days, so the read-back of a plan (reconciliation and gold read whole days)
+stays the same size however long the window."""
+
+
+def _day_groups(timestamps: pa.Array, max_rows: int) -> tuple[pa.Array, int]:
+    """Return, per row, the index of its group of consecutive whole UTC days holding at most
+    ``max_rows`` rows (a day with more is a group of its own), and the number of groups."""
+    days = pc.cast(pc.cast(timestamps, pa.timestamp("ms", tz="UTC")), pa.date32())
+    values, counts = pc.value_counts(days).flatten()
+    order = pc.sort_indices(values)
+    distinct, sizes = values.take(order), counts.take(order).to_pylist()
+    group, filled, of_day = 0, 0, []
+    for size in sizes:
+        if filled and filled + size > max_rows:
+            group, filled = group + 1, 0
+        of_day.append(group)
+        filled += size
+    return pc.take(pa.array(of_day, pa.int32()), pc.index_in(days, value_set=distinct)), group + 1
+
+
+def write_plan(
+    valid: pa.Table, stations: pa.Table, run: RunContext, *, max_rows: int = PLAN_MAX_ROWS
+) -> list[WritePlan]:
+    """Return the write plans of validated observations: per station, one per run of whole UTC
+    days of at most ``max_rows`` rows (in time order).
 
     Raises:
         DataContractError: an observation's station has no metadata.
@@ -167,10 +192,13 @@ def write_plan(valid: pa.Table, stations: pa.Table, run: RunContext) -> list[Wri
         raise DataContractError(f"observations of stations without metadata: {missing}")
     plans = []
     for station_id in sorted(present):
-        positions = pc.indices_nonzero(pc.equal(valid.column("station_id"), station_id))
-        rows = valid.take(positions)
-        plan = _station_plan(rows, positions, described[station_id], run)
-        plans.append(_drop_repeated_ids(plan))
+        of_station = pc.indices_nonzero(pc.equal(valid.column("station_id"), station_id))
+        groups, count = _day_groups(valid.column("timestamp").take(of_station), max_rows)
+        for group in range(count):
+            positions = of_station.filter(pc.equal(groups, group))
+            rows = valid.take(positions)
+            plan = _station_plan(rows, positions, described[station_id], run)
+            plans.append(_drop_repeated_ids(plan))
     return plans
 
 

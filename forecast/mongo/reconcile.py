@@ -22,7 +22,7 @@ document it returns: that read is what reconciliation costs (``make bench``).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,16 +219,19 @@ def checked_plans(
     *,
     skip: Sequence[str] = (),
     timings: dict[str, float] | None = None,
+    while_idle: Callable[[], None] | None = None,
 ) -> Iterator[tuple[Reconciliation, pa.Table]]:
     """Yield, per plan, its reconciliation and gold's input rows for its whole station-days.
 
     ``timings`` (if given) accumulates ``reconcile_s``: the seconds spent reading back and
-    comparing (the reads overlap with the caller's work on the previous plan).
+    comparing.
 
     ``skip`` lists ``_id``s known refused (not expected to be stored as planned). The next
-    plan's documents are read in a background thread while the caller works on the current
-    one (comparing, aggregating gold), so the server and the client work at the same time; at
-    most two plans' documents are in memory.
+    plan's documents are read in a background thread while this plan is compared and the
+    caller works on it (aggregating gold), so the server and the client work at the same time;
+    at most two plans' documents are in memory. ``while_idle`` (if given) is called each time a
+    read has finished and before the next one starts: the caller's own writes go there, so
+    they never queue behind a read on the server and their time is their own.
 
     Raises:
         TransientError: the server became unreachable; rerunning is safe.
@@ -253,6 +256,8 @@ def checked_plans(
         for index, plan in enumerate(loaded_plans):
             assert pending is not None
             stored = pending.result()
+            if while_idle is not None:
+                while_idle()
             pending = reader.submit(read, index + 1) if index + 1 < len(loaded_plans) else None
             expected = expected_table(plan)
             if len(refused):

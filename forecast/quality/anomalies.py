@@ -302,17 +302,34 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * _EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
-def neighbour_pairs(stations: pa.Table, limit_km: float) -> Iterator[tuple[str, str, float]]:
-    """Yield (station, neighbour, km) for every ordered pair of stations within ``limit_km``."""
+def neighbour_pairs(
+    stations: pa.Table, limit_km: float, max_neighbours: int | None = None
+) -> Iterator[tuple[str, str, float]]:
+    """Yield (station, neighbour, km) for ordered pairs of neighbours, both ways round.
+
+    A station's neighbours are the ``max_neighbours`` nearest stations within ``limit_km`` (all
+    of them when None), and it is a neighbour of each of those in turn, so the relation is
+    symmetric and its size grows with the stations, not with their square. Pairs come sorted
+    by station, distance and neighbour.
+    """
     rows = conform(stations, STATIONS).select(["station_id", "latitude", "longitude"]).to_pylist()
     unique = {row["station_id"]: row for row in rows}
+    chosen: dict[tuple[str, str], float] = {}
     for a in unique.values():
-        for b in unique.values():
-            if a["station_id"] == b["station_id"]:
-                continue
-            km = distance_km(a["latitude"], a["longitude"], b["latitude"], b["longitude"])
-            if km <= limit_km:
-                yield a["station_id"], b["station_id"], km
+        near = sorted(
+            (
+                distance_km(a["latitude"], a["longitude"], b["latitude"], b["longitude"]),
+                b["station_id"],
+            )
+            for b in unique.values()
+            if b["station_id"] != a["station_id"]
+        )
+        for km, b_id in [pair for pair in near if pair[0] <= limit_km][:max_neighbours]:
+            chosen[(a["station_id"], b_id)] = chosen[(b_id, a["station_id"])] = km
+    for (a_id, b_id), km in sorted(
+        chosen.items(), key=lambda item: (item[0][0], item[1], item[0][1])
+    ):
+        yield a_id, b_id, km
 
 
 def _nearest(t_from: np.ndarray, t_to: np.ndarray) -> np.ndarray:
@@ -337,7 +354,7 @@ def cross_station(
     findings: list[Finding] = []
     code = {str(name): i for i, name in enumerate(series.names)}
     limit_km = param(rule, "distance_km") if distance_km is None else distance_km
-    for a, b, km in neighbour_pairs(stations, limit_km):
+    for a, b, km in neighbour_pairs(stations, limit_km, int(param(rule, "max_neighbours"))):
         if a not in code or b not in code:
             continue
         ia = np.flatnonzero((series.station == code[a]) & ~np.isnan(temperature))

@@ -8,9 +8,11 @@ closer than the neighbour distance to one of its own (its *core*) that lives in 
 partition; context rows are validated with the core and their results thrown away (they are
 reported, loaded and quarantined with their own partition).
 
-Stations are ordered along a Z-order curve of their positions before they are cut into groups of
-about ``target_rows`` rows, so that neighbours mostly share a partition and the context stays
-small.
+Stations are ordered along a Z-order curve of their positions before they are cut into groups
+that read about ``target_rows`` rows, core and context together, so that neighbours mostly share
+a partition and the context stays small. A station's neighbours are those the cross-station
+rule compares it with: its ``max_neighbours`` nearest within the neighbour distance, both ways
+round, so the context of a station is bounded however dense the network.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from forecast.quality.anomalies import neighbour_pairs
 from forecast.quality.rules import param
 
 DEFAULT_TARGET_ROWS = 100_000
-"""Rows of one partition (core): about 40 MB of observations in memory."""
+"""Rows one partition reads (core and context): about 40 MB of observations in memory."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,10 @@ def plan(
     """Return the partitions of the stations that have rows (see the module docstring).
 
     ``stations`` is the run's station metadata (``STATIONS``: id, latitude, longitude);
-    ``rows`` the observations per station. A station with more rows than ``target_rows`` is a
-    partition of its own (its rows cannot be split without splitting its series).
+    ``rows`` the observations per station. ``target_rows`` bounds what a partition reads, its
+    core's rows and its context's together, so a dense network makes more, smaller partitions
+    rather than bigger ones. A station whose rows and neighbours' exceed it is a partition of
+    its own (its rows cannot be split without splitting its series).
     """
     described = {
         s["station_id"]: (s["latitude"], s["longitude"])
@@ -73,14 +77,6 @@ def plan(
     }
     present = [s for s in rows if rows[s] > 0]
     ordered = sorted(present, key=lambda s: (_z_order(*described[s]) if s in described else -1, s))
-    groups: list[list[str]] = []
-    size = 0
-    for station in ordered:
-        if not groups or size + rows[station] > target_rows:
-            groups.append([])
-            size = 0
-        groups[-1].append(station)
-        size += rows[station]
     limit = (
         neighbour_km
         if neighbour_km is not None
@@ -90,9 +86,23 @@ def plan(
         pc.is_in(stations.column("station_id"), value_set=pa.array(present, pa.string()))
     )
     near: dict[str, set[str]] = {}
-    for a, b, _km in neighbour_pairs(known, limit):
+    most = int(param("cross_station_temperature", "max_neighbours"))
+    for a, b, _km in neighbour_pairs(known, limit, most):
         near.setdefault(a, set()).add(b)
-        near.setdefault(b, set()).add(a)
+    groups: list[list[str]] = []
+    reads: set[str] = set()
+    size = 0
+    for station in ordered:
+        needs = ({station} | near.get(station, set())) - reads
+        cost = sum(rows.get(s, 0) for s in needs)
+        if not groups or size + cost > target_rows:
+            groups.append([])
+            reads, size = set(), 0
+            needs = {station} | near.get(station, set())
+            cost = sum(rows.get(s, 0) for s in needs)
+        groups[-1].append(station)
+        reads |= needs
+        size += cost
     partitions = []
     for index, group in enumerate(groups):
         core = set(group)

@@ -198,8 +198,12 @@ RULES: tuple[Rule, ...] = (
         "cross_station_temperature", "temperature", "cross-station", "warn",
         "stations closer than distance_km share the air mass: a temperature differing from a "
         "neighbour's reading (at most max_offset_minutes apart) by more than max_difference "
-        "degC points at a badly sited or faulty sensor; both stations' readings are flagged",
-        {"distance_km": 12, "max_difference": 5, "max_offset_minutes": 10}, penalty=10,
+        "degC points at a badly sited or faulty sensor; both stations' readings are flagged. "
+        "A station is compared with its max_neighbours nearest stations within distance_km "
+        "(and with every station it is one of the nearest of), so one faulty sensor in a dense "
+        "network flags a few neighbours, not all of them",
+        {"distance_km": 12, "max_difference": 5, "max_offset_minutes": 10, "max_neighbours": 6},
+        penalty=10,
     ),
 )  # fmt: skip
 

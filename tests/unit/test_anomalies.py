@@ -281,6 +281,27 @@ def test_distance_between_lesquin_and_la_madeleine_is_about_9_5_km():
     ]
 
 
+LINE = stations(*[(f"S{i:02d}", 50.0 + i * 0.009, 3.0) for i in range(12)])  # 1 km apart, north
+
+
+def test_a_station_is_compared_with_its_nearest_neighbours_and_those_it_is_nearest_to():
+    assert param("cross_station_temperature", "max_neighbours") == 6
+    pairs = {(a, b) for a, b, _ in neighbour_pairs(LINE, 12, 6)}
+    assert all((b, a) in pairs for a, b in pairs)  # symmetric
+    assert {b for a, b in pairs if a == "S00"} == {f"S{i:02d}" for i in range(1, 7)}
+    assert {b for a, b in pairs if a == "S06"} == {f"S{i:02d}" for i in range(12)} - {"S06"}
+    assert len(list(neighbour_pairs(LINE, 12))) == 12 * 11  # no cap: every pair within 12 km
+
+
+def test_one_faulty_sensor_in_a_dense_network_flags_a_few_neighbours_not_all():
+    table = pa.concat_tables(
+        [series(f"S{i:02d}", every=30, temperature=[25.0 if i == 0 else 10.0]) for i in range(12)]
+    )
+    rows = flagged(table, LINE)
+    flagged_stations = sorted(table.column("station_id").take(list(rows)).to_pylist())
+    assert flagged_stations == [f"S{i:02d}" for i in range(7)]  # S00 and its 6 nearest
+
+
 def two_stations(difference: float, offset_minutes: float, sites: pa.Table = NEIGHBOURS):
     """Two readings at 07015 (0:00, 0:30) and at ILAMAD25 ``offset_minutes`` later, warmer by
     ``difference``."""

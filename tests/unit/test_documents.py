@@ -137,6 +137,20 @@ def test_one_plan_per_station_in_station_order():
     assert [len(plan) for plan in plans] == [2, 2]
 
 
+def test_a_long_series_is_cut_into_plans_of_whole_utc_days():
+    hours = [ic_row(h) for h in range(24)] + [ic_row(h) | {"timestamp": datetime(2024, 10, 6, h, tzinfo=UTC)}
+                                              for h in range(0, 24, 2)]  # fmt: skip
+    hours += [ic_row(h) | {"timestamp": datetime(2024, 10, 7, h, tzinfo=UTC)} for h in range(10)]
+    plans = write_plan(validated(*reversed(hours)), stations(IC), RUN, max_rows=25)
+    days = [sorted({i.split(":", 1)[1][:10] for i in plan.ids.to_pylist()}) for plan in plans]
+    assert days == [["2024-10-05"], ["2024-10-06", "2024-10-07"]]  # 24 alone; 12 + 10 fit in 25
+    assert [len(plan) for plan in plans] == [24, 22]
+    (whole,) = write_plan(validated(*hours), stations(IC), RUN)
+    assert sorted(i for plan in plans for i in plan.ids.to_pylist()) == sorted(whole.ids.to_pylist())
+    rows = [r for plan in plans for r in plan.rows.to_pylist()]
+    assert sorted(rows) == list(range(len(hours)))  # every row of the table, once
+
+
 def test_measurements_are_the_station_list_with_canonical_units():
     (plan,) = write_plan(validated(wu_row(0)), stations(WU), RUN)
     (_, body, _), *_ = documents(plan)

@@ -41,6 +41,16 @@ def test_the_neighbour_distance_is_a_parameter():
     assert all(p.context == () for p in close)
 
 
+def test_a_partition_reads_at_most_the_target_rows_core_and_context_together():
+    dense = stations(*[(f"D{i:02d}", 50.0 + (i % 6) * 0.01, 3.0 + (i // 6) * 0.01) for i in range(36)])
+    rows = {f"D{i:02d}": 10 for i in range(36)}  # 36 stations about 1 km apart: all neighbours
+    found = partitions.plan(dense, rows, target_rows=150)
+    assert all(sum(rows[s] for s in p.stations) <= 150 or len(p.core) == 1 for p in found)
+    assert len(found) > 1 and max(len(p.core) for p in found) > 1
+    assert sorted(s for p in found for s in p.core) == sorted(rows)  # each station once as core
+    assert all(p.context for p in found)  # neighbours in other partitions are read as context
+
+
 def two_neighbours():
     a = series("07015", every=30, temperature=[10.0, 10.2])
     b = series("ILAMAD25", every=30, start=T0 + timedelta(minutes=10), temperature=[16.0, 16.2])

@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from forecast.errors import one_line
@@ -91,6 +92,26 @@ def test_the_processed_zone_holds_one_file_per_source_day_and_reads_as_one_datas
     again = zones.write_processed_days(lake, days_dir, written)
     assert again == keys  # the same inputs rewrite the same objects
     assert len(list((tmp_path / "lake" / "processed").rglob("*.parquet"))) == 2
+
+
+def test_a_large_source_day_is_written_one_sorted_row_group_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(zones, "ROW_GROUP_ROWS", 3)
+    days_dir = tmp_path / "days"
+    written = []
+    for index, station in enumerate(["D", "B", "C", "A"]):  # four partitions, one station each
+        rows = series(station, at=[10.0, 0.0], temperature=[float(index), float(index) + 0.5])
+        written += zones.stage_days(days_dir, index, rows)
+    lake = Lake(
+        {z: DirectoryFS(tmp_path / "lake" / z) for z in ("raw", "processed", "rejected", "reports")}
+    )
+    (key,) = zones.write_processed_days(lake, days_dir, written)
+    file = pq.ParquetFile(tmp_path / "lake" / "processed" / key)
+    groups = [file.read_row_group(i) for i in range(file.num_row_groups)]
+    assert [g.num_rows for g in groups] == [4, 4]  # files taken in station order until >= 3 rows
+    assert [(g.column("station_id").to_pylist(), [t.minute for t in g.column("timestamp").to_pylist()])
+            for g in groups] == [(["A", "A", "B", "B"], [0, 10, 0, 10]),
+                                 (["C", "C", "D", "D"], [0, 10, 0, 10])]  # fmt: skip
+    assert not list(days_dir.rglob("*.tmp")) and not list((tmp_path / "lake").rglob("*.partial"))
 
 
 def test_progress_notes_add_up_what_was_loaded(tmp_path):
