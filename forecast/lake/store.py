@@ -142,7 +142,7 @@ class LocalZone(BlockZone):
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         shutil.copyfile(path, partial)  # copied in blocks, then renamed: readers see all or nothing
-        os.replace(partial, target)
+        partial.replace(target)
 
     def write_new(self, key: str, content: bytes) -> bool:
         # Write a temporary file, then hard-link it into place: link() fails if the target

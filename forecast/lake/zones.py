@@ -8,7 +8,6 @@ DuckDB read it as one dataset (``pyarrow.dataset.dataset(root, partitioning="hiv
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path

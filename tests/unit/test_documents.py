@@ -146,7 +146,9 @@ def test_a_long_series_is_cut_into_plans_of_whole_utc_days():
     assert days == [["2024-10-05"], ["2024-10-06", "2024-10-07"]]  # 24 alone; 12 + 10 fit in 25
     assert [len(plan) for plan in plans] == [24, 22]
     (whole,) = write_plan(validated(*hours), stations(IC), RUN)
-    assert sorted(i for plan in plans for i in plan.ids.to_pylist()) == sorted(whole.ids.to_pylist())
+    assert sorted(i for plan in plans for i in plan.ids.to_pylist()) == sorted(
+        whole.ids.to_pylist()
+    )
     rows = [r for plan in plans for r in plan.rows.to_pylist()]
     assert sorted(rows) == list(range(len(hours)))  # every row of the table, once
 

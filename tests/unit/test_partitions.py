@@ -42,7 +42,9 @@ def test_the_neighbour_distance_is_a_parameter():
 
 
 def test_a_partition_reads_at_most_the_target_rows_core_and_context_together():
-    dense = stations(*[(f"D{i:02d}", 50.0 + (i % 6) * 0.01, 3.0 + (i // 6) * 0.01) for i in range(36)])
+    dense = stations(
+        *[(f"D{i:02d}", 50.0 + (i % 6) * 0.01, 3.0 + (i // 6) * 0.01) for i in range(36)]
+    )
     rows = {f"D{i:02d}": 10 for i in range(36)}  # 36 stations about 1 km apart: all neighbours
     found = partitions.plan(dense, rows, target_rows=150)
     assert all(sum(rows[s] for s in p.stations) <= 150 or len(p.core) == 1 for p in found)
