@@ -33,6 +33,28 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_answering(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    """Wait until ``url`` answers 200 (a server ``process`` just started, writing to ``log``).
+
+    Raises:
+        RuntimeError: the process exited, or did not answer within ``timeout_s`` (with the last
+            connection error: a server still starting refuses connections, that alone is retried).
+    """
+    deadline = time.monotonic() + timeout_s
+    last: OSError | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}: see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError as exc:  # not listening yet: retried until the deadline
+            last = exc
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:g} s (last: {last}): see {log}")
+
+
 @dataclass(frozen=True)
 class LocalMongo:
     """A SecantusDB server managed through a pid file under ``home``."""
@@ -191,17 +213,7 @@ class PrefectServer:
              "--host", "127.0.0.1", "--port", str(self.port)],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prefect server exited: {self.home / 'server.log'}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError("prefect server did not answer within 180 s")
+        wait_answering(f"{self.url}/health", self.process, self.home / "server.log", 180)
 
     def stop(self) -> None:
         """Stop the server and the uvicorn process it started (one process group: its own)."""

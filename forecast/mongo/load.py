@@ -29,6 +29,7 @@ and the row of the validated table it came from; the rest of the batch is writte
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -239,7 +240,11 @@ def current_schema(client: MongoClient[Any], target: MongoTarget) -> Mapping[str
     for info in database.list_collections(filter={"name": target.collection}):
         try:
             return json_schema_of((info.get("options") or {}).get("validator"))
-        except UnsupportedSchema:
+        except UnsupportedSchema as exc:  # the server checks each document itself instead
+            logging.getLogger(__name__).warning(
+                "%s: validating on the server, the client cannot evaluate its validator: %s",
+                target.collection, exc,
+            )  # fmt: skip
             return None
     return None
 

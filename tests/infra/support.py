@@ -9,8 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from forecast.localstack import wait_answering
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,16 +77,7 @@ class MotoServer:
                 [program, "-H", "127.0.0.1", "-p", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT, env=env,
             )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {self.process.returncode}: {self.log}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"moto_server did not answer on {self.url} within 60 s")
+        wait_answering(f"{self.url}/moto-api/data.json", self.process, self.log, 60)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
