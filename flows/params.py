@@ -10,7 +10,7 @@ from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
 from forecast.lake.landing import LandingConfig
 from forecast.quality.rules import DEFAULT_MAX_REJECTION_RATE
 from forecast.quality.validate import Window
-from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
+from forecast.sources.infoclimat.api import PRODUCTION_BASE_URL
 from forecast.sources.limits import Limits
 from tasks.config import LedgerQuery
 

@@ -46,7 +46,6 @@ MEASUREMENTS: tuple[Measurement, ...] = (
 MEASUREMENT_KEYS: tuple[str, ...] = tuple(m.key for m in MEASUREMENTS)
 UNITS: dict[str, str] = {m.key: m.unit for m in MEASUREMENTS}
 
-NETWORKS = ("infoclimat", "wunderground")
 NATURAL_KEY = ("station_id", "timestamp")
 TIMESTAMP_TYPE = pa.timestamp("ms", tz="UTC")
 

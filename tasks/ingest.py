@@ -13,7 +13,7 @@ from forecast.lake import ingest, zones
 from forecast.lake.ingest import RawObject
 from forecast.lake.landing import LandingConfig, LandingFile
 from forecast.quality.validate import Window
-from forecast.sources.infoclimat_api import (
+from forecast.sources.infoclimat.api import (
     REDACTED,
     ApiRequest,
     InfoClimatClient,

@@ -211,7 +211,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     """Add this group's commands to the ``forecast`` parser."""
     from blocks.names import INFOCLIMAT_TOKEN_BLOCK, LAKE_BLOCK, MONGO_BLOCK
     from forecast.quality.rules import DEFAULT_MAX_REJECTION_RATE
-    from forecast.sources.infoclimat_api import PRODUCTION_BASE_URL
+    from forecast.sources.infoclimat.api import PRODUCTION_BASE_URL
 
     run = commands.add_parser("run", help="run the pipeline on a landing directory")
     run.add_argument(

@@ -15,8 +15,7 @@ from typing import Any, Protocol
 
 from forecast.errors import ConfigurationError, TransientError
 from forecast.lake.store import _error_code, _is_transient
-
-SOURCES_BY_SUFFIX = {".json": "infoclimat", ".xlsx": "wunderground", ".csv": "wunderground"}
+from forecast.sources.registry import for_file_name
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,8 @@ def classify(name: str) -> str | None:
     """Return the source a file name belongs to, or None for other files."""
     if PurePosixPath(name).name.startswith((".", "~$")):
         return None
-    return SOURCES_BY_SUFFIX.get(PurePosixPath(name).suffix.lower())
+    found = for_file_name(name)
+    return found.name if found else None
 
 
 class Landing(Protocol):

@@ -24,11 +24,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from forecast.schema import OBSERVATIONS, STATIONS, conform
-from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import file_source
 from forecast.sources.limits import Limits
-
-PARSE_STREAMS = {"infoclimat": infoclimat.parse_stream, "wunderground": wunderground.parse_stream}
+from forecast.sources.registry import source as source_named
 
 MANIFEST = "staged.json"
 STATIONS_FILE = "stations.parquet"
@@ -212,7 +210,8 @@ def stage_raw_file(
 
     def parse(writer: ContentWriter) -> tuple[pa.Table, tuple[str, ...]]:
         raw = file_source(path, name=name, raw_key=raw_key, sha256=sha256)
-        summary = PARSE_STREAMS[source](raw, writer, limits=limits, chunk_rows=PARSE_CHUNK_ROWS)
+        parse_stream = source_named(source).parse_stream
+        summary = parse_stream(raw, writer, limits=limits, chunk_rows=PARSE_CHUNK_ROWS)
         return summary.stations, tuple(summary.drift)
 
     return stage(

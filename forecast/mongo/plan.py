@@ -18,13 +18,14 @@ import pyarrow.compute as pc
 from forecast.errors import DataContractError
 from forecast.mongo.digest import row_digests
 from forecast.schema import SCHEMA_VERSION, STATIONS, UNITS, VALIDATED, conform
-from forecast.sources.common import as_array, constant
+from forecast.sources.registry import SOURCES, source
+from forecast.tables import as_array, constant
 
 ID_SEPARATOR = ":"
-LINEAGE_BY_SOURCE = {
-    "wunderground": ("source_file", "sheet", "row"),
-    "infoclimat": ("source_file", "record_index"),
-}
+LINEAGE: tuple[str, ...] = tuple(
+    dict.fromkeys(name for source in SOURCES.values() for name in source.lineage)
+)
+"""Every source's lineage columns (``Source.lineage``), kept under ``metadata``."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def _station_plan(
     rows: pa.Table, positions: pa.Array, station: dict[str, object], run: RunContext
 ) -> WritePlan:
     n = rows.num_rows
-    source = rows.column("source")[0].as_py()
+    lineage = source(rows.column("source")[0].as_py()).lineage
     set_fields: dict[str, pa.Array] = {
         "station": _station_struct(station, n),
         "timestamp": rows.column("timestamp"),
@@ -129,7 +130,7 @@ def _station_plan(
         "metadata.source": rows.column("source"),
         "metadata.raw_key": rows.column("raw_key"),
         "metadata.raw_sha256": rows.column("raw_sha256"),
-        **{f"metadata.{name}": rows.column(name) for name in LINEAGE_BY_SOURCE.get(source, ())},
+        **{f"metadata.{name}": rows.column(name) for name in lineage},
         "metadata.schema_version": constant(SCHEMA_VERSION, n, pa.int32()),
     }
     insert_fields = {

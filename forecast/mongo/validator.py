@@ -2,7 +2,7 @@
 
 Nothing here is retyped: measurement keys and units come from ``forecast.schema.MEASUREMENTS``,
 BSON types from the Arrow types of ``VALIDATED`` and ``STATIONS`` (a nullable field also
-accepts ``null``), the metadata lineage fields from ``forecast.mongo.plan.LINEAGE_BY_SOURCE``.
+accepts ``null``), the metadata lineage fields from ``forecast.mongo.plan.LINEAGE``.
 Adding a measurement or a station field to the canonical schema changes the validators.
 """
 
@@ -18,7 +18,8 @@ from pymongo.errors import CollectionInvalid, OperationFailure
 from forecast import schema as canonical
 from forecast.errors import ConfigurationError, TransientError
 from forecast.mongo.client import TRANSIENT, MongoTarget, scrub
-from forecast.mongo.plan import LINEAGE_BY_SOURCE
+from forecast.mongo.plan import LINEAGE
+from forecast.sources.registry import NETWORKS
 
 ID_PATTERN = r"^[^:]+:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 """``<station id>:<UTC timestamp, milliseconds>Z``, as ``documents.document_ids`` writes it."""
@@ -112,7 +113,7 @@ def _station_fields(*, id_name: str, with_measurements: bool) -> dict[str, Any]:
         properties[name] = _field_schema(field)
         if not field.nullable:
             required.append(name)
-    properties["network"]["enum"] = list(canonical.NETWORKS)
+    properties["network"]["enum"] = list(NETWORKS)
     if with_measurements:
         properties["measurements"]["items"]["enum"] = [m.key for m in canonical.MEASUREMENTS]
     properties["location_geo"] = _point()
@@ -152,10 +153,9 @@ def _data_quality() -> dict[str, Any]:
 def _metadata() -> dict[str, Any]:
     """Return the ``metadata`` schema: lineage fields, schema version and the loading run."""
     lineage = dict.fromkeys(_METADATA_FIELDS)
-    for fields in LINEAGE_BY_SOURCE.values():
-        lineage.update(dict.fromkeys(fields))
+    lineage.update(dict.fromkeys(LINEAGE))
     properties = {name: _field_schema(canonical.VALIDATED.field(name)) for name in lineage}
-    # Lineage fields are written only for the sources LINEAGE_BY_SOURCE lists: never required.
+    # Lineage fields are written only for the sources whose descriptors list them: never required.
     required = [name for name in _METADATA_FIELDS if not canonical.VALIDATED.field(name).nullable]
     properties["schema_version"] = {"bsonType": "int", "minimum": 1}
     properties["digest"] = {"bsonType": "long", "minimum": 0}

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from forecast.quality.rules import CORE_MEASUREMENTS, FLATLINES, SPIKES, param
 from forecast.schema import STATIONS, conform
-from forecast.sources.common import as_array, flags_where
+from forecast.tables import as_array, flags_where
 
 _HOUR_MS = 3_600_000.0
 _EARTH_RADIUS_KM = 6371.0

@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 from forecast.quality.rules import CORE_MEASUREMENTS
 from forecast.quality.validate import Window
 from forecast.schema import MEASUREMENT_KEYS, STATIONS, TIMESTAMP_TYPE, conform
-from forecast.sources.common import has_flag
+from forecast.tables import has_flag
 
 CADENCES_MINUTES: tuple[int, ...] = (1, 5, 10, 15, 30, 60, 180, 360, 1440)
 """The cadences a detected median interval is snapped to, in minutes."""

@@ -40,7 +40,7 @@ from forecast.quality.report import QualityReport
 from forecast.quality.rules import RULES
 from forecast.quality.validate import Window
 from forecast.schema import UNITS
-from forecast.sources.common import as_array
+from forecast.tables import as_array
 
 CHARTED: tuple[str, ...] = ("temperature", "humidity", "pressure", "wind_speed", "wind_direction")
 """The core measurements drawn per station, top to bottom."""

@@ -21,8 +21,7 @@ from forecast.quality.completeness import Completeness, completeness
 from forecast.quality.rules import RULES
 from forecast.quality.validate import Hold, Validation, Window, in_window, locations
 from forecast.schema import STATIONS, conform
-from forecast.sources.common import as_array, has_flag
-from forecast.tables import markdown_table, rate
+from forecast.tables import as_array, has_flag, markdown_table, rate
 
 HELD_RULE = "rejection_threshold"
 EXAMPLES = 3

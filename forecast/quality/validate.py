@@ -37,7 +37,8 @@ from forecast.schema import (
     VALIDATED,
     conform,
 )
-from forecast.sources.common import as_array, collect_messages, concat_lists, flags_where, has_flag
+from forecast.sources import registry
+from forecast.tables import as_array, collect_messages, concat_lists, flags_where, has_flag
 
 _NULL_TEXT = pa.scalar(None, pa.string())
 _INGEST_DATE = r"ingest_date=(?P<date>[0-9-]+)"
@@ -133,17 +134,9 @@ def in_window(observations: pa.Table, window: Window) -> pa.Array:
 
 
 def locations(observations: pa.Table) -> pa.Array:
-    """Return, per row, where it came from: file and sheet/row, or file, station and record."""
-    file = pc.binary_join_element_wise("file '", observations.column("source_file"), "'", "")
-    sheet_row = pc.binary_join_element_wise(
-        file, ", sheet '", observations.column("sheet"), "', row ",
-        observations.column("row").cast(pa.string()), "",
-    )  # fmt: skip
-    record = pc.binary_join_element_wise(
-        file, ", station '", observations.column("station_id"), "', record ",
-        pc.fill_null(observations.column("record_index").cast(pa.string()), "?"), "",
-    )  # fmt: skip
-    return as_array(pc.coalesce(sheet_row, record))
+    """Return, per row, where it came from, as its source words it (file and sheet/row, or
+    file, station and record)."""
+    return as_array(registry.locations(observations))
 
 
 def _any(masks: list[pa.Array], length: int) -> pa.Array:

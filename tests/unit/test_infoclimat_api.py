@@ -20,7 +20,7 @@ from forecast.errors import (
 from forecast.samples import write_infoclimat_json
 from forecast.sources import infoclimat
 from forecast.sources.common import RawFile
-from forecast.sources.infoclimat_api import (
+from forecast.sources.infoclimat.api import (
     ApiRequest,
     ApiResponse,
     InfoClimatClient,

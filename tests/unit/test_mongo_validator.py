@@ -11,7 +11,8 @@ import pytest
 from forecast import schema
 from forecast.mongo import gold, validator
 from forecast.mongo.plan import document_ids
-from forecast.schema import MEASUREMENTS, NETWORKS, STATIONS, Measurement
+from forecast.schema import MEASUREMENTS, STATIONS, Measurement
+from forecast.sources.registry import NETWORKS
 
 
 def test_every_measurement_has_its_canonical_unit_and_a_nullable_double_value():

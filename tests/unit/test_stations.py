@@ -3,7 +3,7 @@ import re
 import pytest
 
 from forecast.errors import SourceFormatError
-from forecast.sources.stations import normalise_file_stem, station_for_file
+from forecast.sources.wunderground.stations import normalise_file_stem, station_for_file
 
 
 @pytest.mark.parametrize(

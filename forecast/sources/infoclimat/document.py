@@ -47,17 +47,13 @@ from forecast.sources.common import (
     StreamSummary,
     attach_lineage,
     collect,
-    collect_messages,
-    constant,
-    flags_where,
-    messages_where,
-    parse_numbers,
 )
 from forecast.sources.json_stream import JsonReader, JsonSyntaxError
 from forecast.sources.limits import DEFAULT_LIMITS, Limits, check_size
 from forecast.sources.streams import BLOCK_SIZE, NotUtf8, TextBlocks
+from forecast.tables import collect_messages, constant, flags_where, messages_where, parse_numbers
 
-SOURCE = "infoclimat"
+NAME = "infoclimat"
 
 FIELDS: dict[str, str] = {
     "temperature": "temperature",
@@ -171,7 +167,7 @@ def _station_rows(
                 {
                     "station_id": station_id,
                     "name": str(entry["name"]),
-                    "network": SOURCE,
+                    "network": NAME,
                     "type": str(entry.get("type") or "unknown"),
                     "latitude": float(entry["latitude"]),
                     "longitude": float(entry["longitude"]),
@@ -298,7 +294,7 @@ def _finish(observations: pa.Table, source: RawSource) -> pa.Table:
             observations = observations.append_column(
                 key, pa.nulls(observations.num_rows, pa.float64())
             )
-    return conform(attach_lineage(_calm(observations), source, SOURCE), OBSERVATIONS)
+    return conform(attach_lineage(_calm(observations), source, NAME), OBSERVATIONS)
 
 
 def _only_text(table: pa.Table) -> bool:

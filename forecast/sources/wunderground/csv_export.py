@@ -1,4 +1,4 @@
-"""Reading a Weather Underground day sheet exported as CSV: file name, text and rows.
+"""A Weather Underground day sheet exported as CSV: file name, text and rows, then observations.
 
 What Excel and Google Sheets write for one sheet of the workbooks (see
 ../shared/data/raw/FORMATS.md §2, §3.2): the header row with the workbook's names, then the
@@ -20,8 +20,8 @@ into the workbook's column names; Windows-1252 is tried only for a file without 
 header, decoded so, is the workbook's header, and only once the file has proved not to be
 UTF-8. Anything else is read as UTF-8, with today's errors (not UTF-8, required column missing).
 
-This module only turns the bytes into the same rows that calamine gives for a worksheet;
-``forecast.sources.wunderground`` turns both into canonical observations with one code path.
+The bytes become the same rows that calamine gives for a worksheet, and ``cells`` turns both
+into canonical observations with one code path.
 The stream is read in blocks, at least twice: ``scan`` checks the whole text (encoding, row
 limit, CSV syntax) and finds the header and the widest row, then ``row_chunks`` gives the rows
 in chunks.
@@ -34,12 +34,29 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO
 
 from forecast.errors import SourceFormatError
+from forecast.sources.common import Chunks, ChunkSink, RawSource, StreamSummary
 from forecast.sources.limits import Limits, check_rows
-from forecast.sources.stations import normalise_file_stem
 from forecast.sources.streams import BLOCK_SIZE, BOM, NotUtf8, TextBlocks, lines, read_blocks
+from forecast.sources.wunderground.cells import (
+    PROVIDED,
+    Day,
+    Finisher,
+    Layout,
+    day_of,
+    day_table,
+    header_matches,
+    layout_notes,
+)
+from forecast.sources.wunderground.stations import (
+    RegisteredStation,
+    normalise_file_stem,
+    station_for_file,
+    station_table,
+)
 
 CSV_SUFFIX = ".csv"
 _DAY_TOKEN = re.compile(r"^(?P<stem>.*\S)\s+-\s+(?P<day>\d{6})$")
@@ -291,3 +308,62 @@ def row_chunks(
             start, batch = start + len(batch), []
     if batch or start == 2:
         yield start, batch
+
+
+# ------------------------------------------------------------------------------- one export
+
+
+def _csv_day(name: str) -> tuple[RegisteredStation, str, datetime]:
+    """Return the station, DDMMYY token and date a CSV export's file name stands for."""
+    stem, token = split_day_token(name)
+    try:
+        station = station_for_file(f"{stem}{CSV_SUFFIX}")
+    except SourceFormatError as exc:
+        raise SourceFormatError(
+            f"no Weather Underground station is registered for {stem!r} (the name before "
+            "' - DDMMYY'); add it to forecast/data/stations.toml",
+            file=name,
+        ) from exc
+    date = day_of(token)
+    if date is None:
+        raise SourceFormatError(
+            f"the file name's date token {token!r} is not a DDMMYY date", file=name
+        )
+    return station, token, date
+
+
+def parse_export(
+    source: RawSource, sink: ChunkSink, *, limits: Limits, chunk_rows: int
+) -> StreamSummary:
+    """Parse one day-sheet of a Weather Underground workbook exported as CSV, in passes over
+    the stream: its dialect, checks, then rows in chunks of at most ``chunk_rows``.
+
+    The day comes from the file name's ``" - DDMMYY"`` token and the station from the part
+    before it (``Weather Underground - La Madeleine, FR - 011024.csv``, or as Google Sheets
+    names it, ``Weather Underground - La Madeleine, FR.xlsx - 011024.csv``). Separator and
+    encoding (UTF-8 with or without BOM, or Windows-1252) are detected from the header line.
+    Rows are converted by the workbook's code, so the same cells give the same canonical rows;
+    ``sheet`` is the token and ``row`` the CSV line number.
+
+    Raises:
+        SourceFormatError: no date token, unknown station, not UTF-8 (nor Windows-1252 with
+            the workbook's header), over a limit or missing column (names file, sheet, row and
+            field). A bad time is a row's parse error.
+    """
+    station, token, date = _csv_day(source.name)
+    shape = read_shape(source.open, source.name, token, limits, header_matches, BLOCK_SIZE)
+    chunks = Chunks(sink, chunk_rows)
+    finish = Finisher(station, source)
+    layout: Layout | None = None
+    with source.open() as stream:
+        for start, rows in row_chunks(stream, shape, chunk_rows, BLOCK_SIZE):
+            day = Day(token, date, [shape.header, *rows], start=start)
+            table, part = day_table(day, source.name)
+            layout = part if layout is None else layout.merged(part)
+            if table.num_rows:
+                chunks.add(finish(table))
+    chunks.close()
+    notes = tuple(layout_notes([(token, layout or Layout())]))
+    if shape.encoding == CP1252:
+        notes = (CP1252_NOTE, *notes)
+    return StreamSummary(station_table(station, PROVIDED), notes, chunks.handed, (token,))
