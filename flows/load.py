@@ -13,13 +13,13 @@ from forecast.lake.ingest import RawObject
 from forecast.lake.staging import StagedRun
 from forecast.quality.partitions import CheckedRun
 from forecast.run.reports import FileOutcome, LatencyReport, MigrationReport
+from tasks.ledger import record_ledger
 from tasks.load import (
     load_partition,
     measure_latency,
     merge_loads,
     prepare_collections,
     quarantine_refusals,
-    record_ledger,
 )
 from tasks.progress import LoadMeter
 

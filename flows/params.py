@@ -12,7 +12,7 @@ from forecast.quality.rules import DEFAULT_MAX_REJECTION_RATE
 from forecast.quality.validate import Window
 from forecast.sources.infoclimat.api import PRODUCTION_BASE_URL
 from forecast.sources.limits import Limits
-from tasks.config import LedgerQuery
+from tasks.ledger import LedgerQuery
 
 
 class RunParams(BaseModel):

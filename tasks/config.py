@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,7 @@ from blocks.mongo import ForecastMongo
 from forecast.errors import ConfigurationError, is_transient
 from forecast.lake.landing import Landing, LandingConfig, LocalLanding, S3Landing, split_uri
 from forecast.lake.store import Lake
-from forecast.mongo import MongoTarget, connect
-from forecast.mongo import ledger as mongo_ledger
-from forecast.quality.validate import Window
-from forecast.run import ledger
+from forecast.mongo import MongoTarget
 
 SETUP_HINT = "create it with `forecast setup` (local stack) or see docs/deploy.md (AWS)"
 
@@ -138,36 +134,6 @@ def domain_fingerprint() -> str:
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class LedgerQuery:
-    """What the load ledger is keyed on besides a content: the MongoDB block and the run
-    parameters that change how contents become documents."""
-
-    mongo_block: str
-    max_rejection_rate: float
-    neighbour_km: float | None
-
-
-def ledger_fingerprint(query: LedgerQuery, target: MongoTarget) -> str:
-    """Return the ledger fingerprint of a run: domain code and data, validation parameters,
-    target collection."""
-    return ledger.fingerprint(
-        domain_fingerprint(), max_rejection_rate=query.max_rejection_rate,
-        neighbour_km=query.neighbour_km, collection=target.collection,
-    )  # fmt: skip
-
-
-def ledger_lookup(query: LedgerQuery, records: Sequence[Any], window: Window) -> dict[str, str]:
-    """Return {content sha256: run id} of the contents an earlier run loaded for this run's
-    fingerprint and window."""
-    target = load_mongo(query.mongo_block)
-    stamp = ledger_fingerprint(query, target)
-    keys = {ledger.key(r.sha256, stamp, window): r.sha256 for r in records}
-    with connect(target) as client:
-        found = mongo_ledger.lookup(client, target, list(keys))
-    return {keys[k]: str(entry.get("run_id")) for k, entry in found.items()}
 
 
 def work_root(work_dir: str | None) -> Path:

@@ -16,15 +16,13 @@ from forecast import mongo
 from forecast.lake import zones
 from forecast.lake.ingest import RawObject
 from forecast.lake.staging import StagedRun
-from forecast.mongo import ledger as mongo_ledger
 from forecast.mongo.latency import Budget, measuring_client
 from forecast.mongo.plan import RunContext, write_plan
 from forecast.mongo.stage import run_stage
-from forecast.quality.partitions import CheckedPartition, CheckedRun
+from forecast.quality.partitions import CheckedPartition
 from forecast.quality.validate import Window, refused
-from forecast.run import ledger, progress
+from forecast.run import progress
 from forecast.run.reports import (
-    FileOutcome,
     LatencyReport,
     MigrationReport,
     merge_migrations,
@@ -32,8 +30,6 @@ from forecast.run.reports import (
     with_gold,
 )
 from tasks.config import (
-    LedgerQuery,
-    ledger_fingerprint,
     load_lake,
     load_mongo,
     retry_transient,
@@ -178,42 +174,3 @@ def measure_latency(
                            round(time.perf_counter() - started, 3))  # fmt: skip
     get_run_logger().info("latency: %s", {row["query"]: row["p95_ms"] for row in report.to_rows()})
     return report
-
-
-@task(
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=retry_transient,
-)
-def record_ledger(
-    files: list[FileOutcome],
-    checked: CheckedRun,
-    loads: list[PartitionLoad],
-    migration: MigrationReport,
-    window: Window,
-    query: LedgerQuery,
-    run_id: str,
-) -> int:
-    """Record in the load ledger the contents this run settled (see ``forecast.run.ledger``)."""
-    target = load_mongo(query.mongo_block)
-    parsed = {f.sha256: f for f in files if f.status == "parsed" and f.sha256}
-    documents: dict[str, int] = {}
-    for load in loads:
-        for sha, count in load.documents.items():
-            documents[sha] = documents.get(sha, 0) + count
-    settled = ledger.settled_contents(
-        parsed, documents, [sha for load in loads for sha in load.refused_contents],
-        [sha for part in checked.partitions for sha in part.held_contents],
-        migration.reconciled is not False,
-    )  # fmt: skip
-    stamp, now = ledger_fingerprint(query, target), datetime.now(UTC).isoformat()
-    entries = [
-        ledger.LedgerEntry(ledger.key(sha, stamp, window), sha, parsed[sha].name, parsed[sha].raw_key,
-                           stamp, window.to_dict(), run_id, now, count)
-        for sha, count in settled.items()
-    ]  # fmt: skip
-    with mongo.connect(target) as client:
-        recorded = mongo_ledger.record(client, target, entries)
-    get_run_logger().info("load ledger: %d of %d parsed contents recorded", recorded, len(parsed))
-    return recorded

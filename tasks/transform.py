@@ -15,14 +15,8 @@ from forecast.quality.validate import Window
 from forecast.run import progress
 from forecast.run.reports import FileOutcome, file_outcome, staged_outcome
 from forecast.sources.limits import Limits
-from tasks.config import (
-    LedgerQuery,
-    domain_fingerprint,
-    ledger_lookup,
-    load_lake,
-    retry_transient,
-    run_directory,
-)
+from tasks.config import domain_fingerprint, load_lake, retry_transient, run_directory
+from tasks.ledger import LedgerQuery, ledger_lookup
 
 
 # Not a Prefect cache: the staged chunks on disk, named by content sha256 and code fingerprint,

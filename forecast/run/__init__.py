@@ -2,7 +2,6 @@
 
 - ``reports``: the run status, the migration and latency reports, stage timings
 - ``progress``: what a run has done so far (for a failed run's report) and the progress reporter
-- ``ledger``: the load ledger's keys and what it settles (what a rerun may skip)
 - ``metrics``: CloudWatch Embedded Metric Format lines built from a run status
 - ``logs``: the JSON log formatter and secret redaction
 - ``backfill``: a long history split into partitions, one flow run each

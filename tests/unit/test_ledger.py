@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 
+from forecast.mongo import ledger
 from forecast.quality.validate import Window
-from forecast.run import ledger
 
 
 def test_the_key_is_content_fingerprint_and_window():
     assert (
-        ledger.key("abc", "f1", Window(date(2024, 10, 1), date(2024, 10, 7)))
+        ledger.key("abc", "f1", Window(date(2024, 10, 1), date(2024, 10, 7)).to_dict())
         == "abc:f1:2024-10-01:2024-10-07"
     )
-    assert ledger.key("abc", "f1", Window()) == "abc:f1:-:-"
+    assert ledger.key("abc", "f1", Window().to_dict()) == "abc:f1:-:-"
 
 
 def test_the_fingerprint_changes_with_code_parameters_and_collection():
