@@ -11,11 +11,16 @@
    new input), and reads each stage's time from ``pipeline_status.json``.
 4. Runs ``benchmarks/naive_load.py`` on the same inputs and server, into fresh databases: with
    the seed's three indexes, and with none.
-5. Prints every stage's time, the ratios and whether the targets of issue 10 hold; exits 1 when
-   one is missed.
+5. Lands the month as Airbyte's S3 destination writes it (``forecast.airbyte``: ``.jsonl.gz``
+   objects of records in envelopes, the 60 stations' InfoClimat document as one ~60 MiB line, the
+   workbooks as dated rows) and runs ``forecast run`` on it and on the same month as files (one
+   InfoClimat file), each on a database of its own: the Airbyte run may take at most 1.2x the
+   files' run, in time and in peak memory.
+6. Prints every stage's time, the ratios and whether the targets hold; exits 1 when one is
+   missed.
 
 Usage: python benchmarks/bench_month.py [--stations 60] [--days 30] [--skip-naive]
-       [--memory-scale 10] [--prefect server|ephemeral]
+       [--memory-scale 10] [--skip-airbyte] [--prefect server|ephemeral]
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ TARGETS = {
     "product_vs_naive_none_max": 2.0,  # at most 2x slower than the naive script with no index
     "rerun_vs_first_max": 0.10,
     "part_of_load_max": 0.15,  # reconciliation, gold and latency, each
+    "airbyte_vs_files_max": 1.2,  # the month landed by Airbyte vs the same month as files
 }
 
 
@@ -58,6 +64,32 @@ def inputs(home: Path, stations: int, days: int, files: int, wu_days: int | None
         rows = sum(sum(f.rows.values()) for f in written)
         marker.write_text(json.dumps({"rows": rows}))
         sys.stdout.write(f"generated {rows} observations in {directory} "
+                         f"({time.perf_counter() - started:.0f} s)\n")  # fmt: skip
+    return directory
+
+
+def airbyte_inputs(home: Path, files: Path) -> Path:
+    """Return the month ``files`` as Airbyte's S3 destination lands it (cached): one ``.jsonl.gz``
+    object per stream, an InfoClimat file as one record (one line), a workbook as one record per
+    row with the Date column a user adds before the sync."""
+    directory = home / "bench" / f"{files.name}-airbyte-jsonl-gz"
+    marker = directory / ".complete"
+    if not marker.exists():
+        from forecast import airbyte
+
+        started = time.perf_counter()
+        fmt = airbyte.Format("jsonl", compressed=True)
+        for number, path in enumerate(
+            sorted(p for p in files.iterdir() if not p.name.startswith("."))
+        ):
+            if path.suffix == ".json":
+                stream, records = path.stem, airbyte.infoclimat_records(path)
+            else:  # "La Madeleine, FR": the station's place, as users name the stream
+                stream = path.stem.removeprefix("Weather Underground - ")
+                records = airbyte.wunderground_records(path, seed=number)
+            airbyte.write_object(records, directory, stream, fmt, seed=number)
+        marker.write_text("{}")
+        sys.stdout.write(f"landed the month as Airbyte objects in {directory} "
                          f"({time.perf_counter() - started:.0f} s)\n")  # fmt: skip
     return directory
 
@@ -126,6 +158,10 @@ def main() -> int:
         "compare peak RSS (0: skip)",
     )  # fmt: skip
     parser.add_argument(
+        "--skip-airbyte", action="store_true",
+        help="skip the month landed as Airbyte objects against the same month as files",
+    )  # fmt: skip
+    parser.add_argument(
         "--prefect", choices=("server", "ephemeral"), default="server",
         help="run against a throw-away Prefect server (default) or each command's ephemeral API",
     )  # fmt: skip
@@ -161,6 +197,15 @@ def main() -> int:
                 # the two months share, and the 10x run would not be 10x
                 fresh = secantus(work / "mongo-scaled", servers)
                 (scaled,) = product(big, fresh, work / "scaled", runs=1, prefect_api=api)
+            landed = None
+            if not args.skip_airbyte:
+                one_file = inputs(home, args.stations, args.days, 1)
+                as_airbyte = airbyte_inputs(home, one_file)
+                (as_files,) = product(one_file, secantus(work / "mongo-f", servers),
+                                      work / "as-files", runs=1, prefect_api=api)  # fmt: skip
+                (by_airbyte,) = product(as_airbyte, secantus(work / "mongo-a", servers),
+                                        work / "as-airbyte", runs=1, prefect_api=api)  # fmt: skip
+                landed = (as_files, by_airbyte)
         finally:
             if prefect:
                 prefect.stop()
@@ -171,7 +216,32 @@ def main() -> int:
     ok = verdicts(first, rerun, seed, none, out)
     if scaled is not None:
         ok &= memory(out, first, scaled, args.memory_scale)
+    if landed is not None:
+        ok &= airbyte_verdict(out, *landed)
     return 0 if ok else 1
+
+
+def airbyte_verdict(out, files: dict, airbyte: dict) -> bool:
+    """The month landed by Airbyte against the same month as files: time and peak memory."""
+    documents = [r["status"]["migration"]["inserted"] for r in (files, airbyte)]
+    out.write(
+        f"\nairbyte: the month as files {files['wall_s']:.1f} s wall, peak RSS {files['rss_mib']} "
+        f"MiB ({documents[0]} inserted); as Airbyte .jsonl.gz objects {airbyte['wall_s']:.1f} s, "
+        f"{airbyte['rss_mib']} MiB ({documents[1]} inserted, status {airbyte['status']['status']})\n"
+    )
+    for name, (a, b) in {"stages": (files, airbyte)}.items():
+        out.write(f"  {name}: files " + ", ".join(f"{k} {v:.1f}" for k, v in a["status"]["stages"].items())
+                  + "; airbyte " + ", ".join(f"{k} {v:.1f}" for k, v in b["status"]["stages"].items()) + "\n")  # fmt: skip
+    limit = TARGETS["airbyte_vs_files_max"]
+    ok = documents[0] == documents[1] and airbyte["status"]["status"] == "success"
+    for name, ratio in (("wall", airbyte["wall_s"] / files["wall_s"]),
+                        ("peak RSS", airbyte["rss_mib"] / files["rss_mib"])):  # fmt: skip
+        met = ratio <= limit
+        ok &= met
+        out.write(
+            f"  airbyte / files, {name:9s}            {ratio:6.2f}  (<= {limit:.2f}) {'ok' if met else 'MISSED'}\n"
+        )
+    return ok
 
 
 def memory(out, first: dict, scaled: dict, scale: int) -> bool:

@@ -27,6 +27,7 @@ from forecast.quality.report import quality_report
 from forecast.quality.validate import Window, validate
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import RawFile
+from forecast.sources.registry import recognise_file
 
 RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
 PARSERS = {"infoclimat": infoclimat.parse, "wunderground": wunderground.parse}
@@ -43,7 +44,7 @@ def run_once(directory: Path) -> dict[str, float]:
     for landing in files:
         content = Path(landing.location).read_bytes()
         raw = RawFile(landing.name, content, landing.name, hashlib.sha256(content).hexdigest())
-        parsed.append(PARSERS[landing.source](raw))
+        parsed.append(PARSERS[recognise_file(content, landing.name).name](raw))
     timings["parse"] = time.perf_counter() - started
     observations = pa.concat_tables([p.observations for p in parsed])
     stations = pa.concat_tables([p.stations for p in parsed])
@@ -64,7 +65,7 @@ def scaled(directory: Path) -> tuple[float, int]:
     for landing in files:
         content = Path(landing.location).read_bytes()
         raw = RawFile(landing.name, content, landing.name, hashlib.sha256(content).hexdigest())
-        parsed.append(PARSERS[landing.source](raw))
+        parsed.append(PARSERS[recognise_file(content, landing.name).name](raw))
     base = pa.concat_tables([p.observations for p in parsed])
     stations = pa.concat_tables([p.stations for p in parsed])
     stamps = base.column("timestamp").cast(pa.int64())

@@ -11,6 +11,7 @@ from tasks.ingest import (
     copy_to_raw,
     discover_landing,
     fetch_infoclimat,
+    ignored_records,
     plan_api_requests,
     quarantined_sources,
 )
@@ -24,9 +25,17 @@ def ingest(params: RunParams, run_id: str) -> list[RawObject]:
     """
     if params.requeue_run:
         return quarantined_sources(params.requeue_run, params.lake_block)
-    landing_files = discover_landing(params.landing_config) if params.landing else []
+    landing_files, ignored = discover_landing(params.landing_config) if params.landing else ([], [])
     copies = [
-        copy_to_raw.submit(f, params.landing_config, params.lake_block, run_id, params.work_dir)
+        copy_to_raw.submit(
+            f,
+            params.landing_config,
+            params.lake_block,
+            run_id,
+            params.work_dir,
+            params.limits,
+            params.wu_streams,
+        )
         for f in landing_files
     ]
     requests = plan_api_requests(params.infoclimat_stations, params.window)
@@ -36,6 +45,8 @@ def ingest(params: RunParams, run_id: str) -> list[RawObject]:
         )
         for r in requests
     ]
-    return [c.result() for c in copies] + api_records(
-        requests, fetches, params.infoclimat_url, run_id
+    return (
+        [c.result() for c in copies]
+        + api_records(requests, fetches, params.infoclimat_url, run_id)
+        + ignored_records(ignored, params.landing or "", run_id)
     )

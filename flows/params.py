@@ -61,6 +61,11 @@ class RunParams(BaseModel):
         default_factory=list,
         description="InfoClimat stations to fetch from the API for [start, end].",
     )
+    wu_streams: dict[str, str] = Field(
+        default_factory=dict,
+        description="Airbyte stream name -> Weather Underground station id, for streams whose "
+        "name is not the station's id or place (forecast/data/stations.toml).",
+    )
     infoclimat_token_block: str = Field(
         default=INFOCLIMAT_TOKEN_BLOCK, description="Secret block of the API token."
     )

@@ -31,7 +31,9 @@ def transform(raw: Handoff, params: RunParams, run_id: str) -> tuple[StagedRun, 
         unique_contents(raw_objects), params.window, params.lake_block, params.ledger_query
     )
     futures = [
-        stage_raw_object.submit(record, params.lake_block, params.work_dir, run_id, params.limits)
+        stage_raw_object.submit(
+            record, params.lake_block, params.work_dir, run_id, params.limits, params.wu_streams
+        )
         for record in selected
     ]
     staged, outcomes = staged_outcomes(selected, futures)

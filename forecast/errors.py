@@ -22,6 +22,7 @@ class SourceFormatError(ForecastError):
         field: str | None = None,
     ) -> None:
         self.file, self.sheet, self.row, self.field = file, sheet, row, field
+        self.reason = message
         where = [f"file {file!r}"]
         if sheet is not None:
             where.append(f"sheet {sheet!r}")
@@ -30,6 +31,12 @@ class SourceFormatError(ForecastError):
         if field is not None:
             where.append(f"field {field!r}")
         super().__init__(f"{', '.join(where)}: {message}")
+
+    def at_row(self, row: int) -> SourceFormatError:
+        """Return the same error placed at ``row`` (a record's line in its object)."""
+        return SourceFormatError(
+            self.reason, file=self.file, sheet=self.sheet, row=row, field=self.field
+        )
 
 
 class DataContractError(ForecastError):

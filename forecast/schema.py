@@ -57,9 +57,12 @@ _LINEAGE = [
     pa.field("source_file", pa.string(), nullable=False),
     pa.field("raw_key", pa.string(), nullable=False),
     pa.field("raw_sha256", pa.string(), nullable=False),
+    pa.field("content_key", pa.string(), nullable=False),
     pa.field("sheet", pa.string()),
     pa.field("row", pa.int32()),
     pa.field("record_index", pa.int32()),
+    pa.field("record_id", pa.string()),
+    pa.field("extracted_at", TIMESTAMP_TYPE),
 ]
 
 OBSERVATIONS = pa.schema(
@@ -76,6 +79,12 @@ OBSERVATIONS = pa.schema(
 rows (rule ``missing_timestamp``) with the parse error, so the rest of the file still loads.
 ``parse_errors`` and ``unit_errors`` hold located messages for values that could not be read
 as a number, or carried another unit than the source's documented one.
+
+Lineage: ``source_file``, ``raw_key`` and ``raw_sha256`` name the landing object and its copy
+in the raw zone; ``content_key`` identifies what the row's parse came from (the object's
+content and what its name says, ``forecast.lake.ingest``); ``sheet``, ``row`` and
+``record_index`` place the row in its object, as its source does (``Source.lineage``); an
+Airbyte record's ``record_id`` (``_airbyte_raw_id``) and ``extracted_at`` come from its envelope.
 """
 
 VALIDATED = (

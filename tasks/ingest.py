@@ -11,7 +11,7 @@ from prefect.futures import PrefectFuture
 from forecast.errors import ConfigurationError
 from forecast.lake import ingest, zones
 from forecast.lake.ingest import RawObject
-from forecast.lake.landing import LandingConfig, LandingFile
+from forecast.lake.landing import Ignored, LandingConfig, LandingFile
 from forecast.quality.validate import Window
 from forecast.sources.infoclimat.api import (
     REDACTED,
@@ -20,6 +20,7 @@ from forecast.sources.infoclimat.api import (
     plan_requests,
     request_url,
 )
+from forecast.sources.limits import DEFAULT_LIMITS, Limits
 from tasks.config import load_lake, load_landing, load_secret, retry_transient, run_directory
 
 
@@ -29,18 +30,16 @@ from tasks.config import load_lake, load_landing, load_secret, retry_transient, 
     retry_delay_seconds=[2, 10, 30],
     retry_condition_fn=retry_transient,
 )
-def discover_landing(config: LandingConfig) -> list[LandingFile]:
-    """List the source files of the landing area (directory or S3 prefix)."""
+def discover_landing(config: LandingConfig) -> tuple[list[LandingFile], list[Ignored]]:
+    """List the objects of the landing area (directory or S3 prefix), and the names it does not
+    read with why."""
     landing = load_landing(config)
     files, ignored = landing.list()
     get_run_logger().info(
-        "landing %s: %d source files; %d other files ignored %s",
-        landing.uri,
-        len(files),
-        len(ignored),
-        ignored[:5],
-    )
-    return files
+        "landing %s: %d objects to read; %d ignored %s",
+        landing.uri, len(files), len(ignored), [f"{name} ({why})" for name, why in ignored[:5]],
+    )  # fmt: skip
+    return files, ignored
 
 
 # Not cached: whether a file is already in the raw zone must be checked every time (idempotent
@@ -57,18 +56,16 @@ def copy_to_raw(
     lake_block: str,
     run_id: str,
     work_dir: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    streams: dict[str, str] | None = None,
 ) -> RawObject:
-    """Copy one landing file into the raw zone unless its content is already there (streamed
-    through the run's scratch directory)."""
+    """Copy one landing object into the raw zone unless its content is already there (streamed
+    through the run's scratch directory), and say what it is."""
     record = ingest.ingest_file(
-        load_lake(lake_block),
-        load_landing(config),
-        landing_file,
-        run_id=run_id,
-        now=datetime.now(UTC),
-        scratch=run_directory(work_dir, run_id) / "landing",
-        max_bytes=config.max_file_bytes,
-    )
+        load_lake(lake_block), load_landing(config), landing_file, run_id=run_id,
+        now=datetime.now(UTC), scratch=run_directory(work_dir, run_id) / "landing",
+        max_bytes=config.max_file_bytes, limits=limits, streams=streams or {},
+    )  # fmt: skip
     get_run_logger().info(
         "%s %s -> raw/%s %s", record.status, record.name, record.raw_key, record.error or ""
     )
@@ -135,6 +132,16 @@ def fetch_infoclimat(
     return record
 
 
+def ignored_records(ignored: list[Ignored], landing: str, run_id: str) -> list[RawObject]:
+    """The records of the landing names the run does not read: each kept with why."""
+    now = datetime.now(UTC)
+    base = landing.rstrip("/")
+    return [
+        ingest.ignored(name, f"{base}/{name}", run_id, now, why)
+        for name, why in ignored
+    ]
+
+
 def api_records(
     requests: list[ApiRequest], futures: list[PrefectFuture[RawObject]], api_url: str, run_id: str
 ) -> list[RawObject]:
@@ -151,6 +158,8 @@ def api_records(
             )
             origin = request_url(api_url, request, REDACTED)
             records.append(
-                ingest.refused("infoclimat", name, origin, run_id, datetime.now(UTC), str(result))
+                ingest.refused(
+                    name, origin, run_id, datetime.now(UTC), str(result), source="infoclimat"
+                )
             )
     return records

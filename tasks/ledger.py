@@ -39,11 +39,11 @@ def ledger_fingerprint(query: LedgerQuery, target: MongoTarget) -> str:
 
 
 def ledger_lookup(query: LedgerQuery, records: Sequence[Any], window: Window) -> dict[str, str]:
-    """Return {content sha256: run id} of the contents an earlier run loaded for this run's
+    """Return {content key: run id} of the contents an earlier run loaded for this run's
     fingerprint and window."""
     target = load_mongo(query.mongo_block)
     stamp = ledger_fingerprint(query, target)
-    keys = {ledger.key(r.sha256, stamp, window.to_dict()): r.sha256 for r in records}
+    keys = {ledger.key(r.content_key, stamp, window.to_dict()): r.content_key for r in records}
     with connect(target) as client:
         found = ledger.lookup(client, target, list(keys))
     return {keys[k]: str(entry.get("run_id")) for k, entry in found.items()}
@@ -66,21 +66,23 @@ def record_ledger(
 ) -> int:
     """Record in the load ledger the contents this run settled (see ``forecast.mongo.ledger``)."""
     target = load_mongo(query.mongo_block)
-    parsed = {f.sha256: f for f in files if f.status == "parsed" and f.sha256}
+    parsed = {f.content_key: f for f in files if f.status == "parsed" and f.content_key}
     documents: dict[str, int] = {}
     for load in loads:
-        for sha, count in load.documents.items():
-            documents[sha] = documents.get(sha, 0) + count
+        for key, count in load.documents.items():
+            documents[key] = documents.get(key, 0) + count
     settled = ledger.settled_contents(
-        parsed, documents, [sha for load in loads for sha in load.refused_contents],
-        [sha for part in checked.partitions for sha in part.held_contents],
+        parsed, documents, [key for load in loads for key in load.refused_contents],
+        [key for part in checked.partitions for key in part.held_contents],
         migration.reconciled is not False,
     )  # fmt: skip
     stamp, now = ledger_fingerprint(query, target), datetime.now(UTC).isoformat()
     entries = [
-        ledger.LedgerEntry(ledger.key(sha, stamp, window.to_dict()), sha, parsed[sha].name, parsed[sha].raw_key,
-                           stamp, window.to_dict(), run_id, now, count)
-        for sha, count in settled.items()
+        ledger.LedgerEntry(
+            ledger.key(key, stamp, window.to_dict()), parsed[key].sha256, parsed[key].name,
+            parsed[key].raw_key, stamp, window.to_dict(), run_id, now, count,
+        )
+        for key, count in settled.items()
     ]  # fmt: skip
     with connect(target) as client:
         recorded = ledger.record(client, target, entries)

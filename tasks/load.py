@@ -102,8 +102,8 @@ def load_partition(
         rows = refused(valid, [r.row for r in refusals], [r.message for r in refusals])
         (directory / "load-rejected").mkdir(parents=True, exist_ok=True)
         pq.write_table(rows, directory / "load-rejected" / f"part-{partition.index:05d}.parquet")
-        refused_contents = tuple(sorted(pc.unique(rows.column("raw_sha256")).to_pylist()))
-    counts = pc.value_counts(valid.column("raw_sha256")).to_pylist() if valid.num_rows else []
+        refused_contents = tuple(sorted(pc.unique(rows.column("content_key")).to_pylist()))
+    counts = pc.value_counts(valid.column("content_key")).to_pylist() if valid.num_rows else []
     result = PartitionLoad(
         partition.index, report, len(refusals), refused_contents,
         {c["values"]: c["counts"] for c in counts},

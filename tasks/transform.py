@@ -29,14 +29,19 @@ from tasks.ledger import LedgerQuery, ledger_lookup
     retry_condition_fn=retry_transient,
 )
 def stage_raw_object(
-    record: RawObject, lake_block: str, work_dir: str | None, run_id: str, limits: Limits
+    record: RawObject,
+    lake_block: str,
+    work_dir: str | None,
+    run_id: str,
+    limits: Limits,
+    streams: dict[str, str] | None = None,
 ) -> StagedContent:
     """Parse one raw object into staged chunks of canonical observations (or reuse them)."""
     scratch = run_directory(work_dir, run_id) / "raw"
     path = local_raw(load_lake(lake_block), record, scratch)
     staged, parsed_now = stage_raw_file(
-        path, root=run_directory(work_dir, run_id), fingerprint=domain_fingerprint(), source=record.source,
-        name=record.name, raw_key=record.raw_key, sha256=record.sha256, limits=limits,
+        path, root=run_directory(work_dir, run_id), fingerprint=domain_fingerprint(),
+        record=record, limits=limits, streams=streams or {},
     )  # fmt: skip
     get_run_logger().info(
         "%s %s: %d observations of %d stations",
@@ -77,7 +82,8 @@ def select_for_window(
 ) -> tuple[list[RawObject], list[FileOutcome]]:
     """Return the raw objects to parse, and outcomes for those that need no parsing.
 
-    Refused files are reported as such; a content parsed before whose recorded span lies
+    Refused, ignored and unrecognised inputs are reported as such; a content parsed before
+    whose recorded span lies
     outside the window is skipped, so a weekly run does not reprocess history; a content the
     load ledger says an earlier run loaded for the same code and window is skipped (unless
     ``ledger`` is None: ``--force``, requeues).
@@ -85,7 +91,7 @@ def select_for_window(
     lake = load_lake(lake_block)
     selected, skipped = [], []
     for record in records:
-        if record.status == "refused":
+        if not record.stored or record.error:  # refused, ignored, or stored but not recognised
             skipped.append(file_outcome(record))
             continue
         span = read_span(lake, record.sha256) if (window.start or window.end) else None
@@ -95,11 +101,11 @@ def select_for_window(
             selected.append(record)
     loaded = ledger_lookup(ledger, selected, window) if ledger else {}
     skipped += [
-        file_outcome(r, status="already_loaded", loaded_by=loaded[r.sha256])
+        file_outcome(r, status="already_loaded", loaded_by=loaded[r.content_key])
         for r in selected
-        if r.sha256 in loaded
+        if r.content_key in loaded
     ]
-    selected = [r for r in selected if r.sha256 not in loaded]
+    selected = [r for r in selected if r.content_key not in loaded]
     get_run_logger().info(
         "%d raw objects to parse, %d skipped (refused, outside the window, or already loaded "
         "by an earlier run: %d)",

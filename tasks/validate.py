@@ -98,14 +98,14 @@ def stage_partition(
 
 
 def held_contents(rejected: pa.Table) -> tuple[str, ...]:
-    """The raw contents with rows held back by the rejection threshold."""
+    """The contents (content keys) with rows held back by the rejection threshold."""
     if not rejected.num_rows:
         return ()
     rules = rejected.column("reject_rules")
     rows = pc.unique(
         pc.list_parent_indices(rules).filter(pc.equal(pc.list_flatten(rules), HELD_RULE))
     )
-    return tuple(sorted(pc.unique(rejected.column("raw_sha256").take(rows)).to_pylist()))
+    return tuple(sorted(pc.unique(rejected.column("content_key").take(rows)).to_pylist()))
 
 
 @task(cache_policy=NO_CACHE, retries=0)

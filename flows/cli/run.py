@@ -56,9 +56,12 @@ def _summary(status: RunStatus) -> str:
     quality, migration = document["quality"], document["migration"]
     lines = [
         f"run {status.run_id}: {status.status} in {document['duration_s']} s",
-        f"  files: {len(status.files)} ({document['files_failed']} failed)",
+        f"  files: {len(status.files)} ({document['files_failed']} failed, "
+        f"{document['files_ignored']} ignored)",
     ]
     lines += [f"    FAILED {f.name}: {f.error}" for f in status.files if f.failed]
+    lines += [f"    IGNORED {f.name}: {f.error}" for f in status.files if f.status == "ignored"]
+    lines += [f"  {status.reason}"] if status.reason else []
     lines += [
         f"    drift {source}: {note}"
         for source, notes in status.schema_drift().items()
@@ -171,9 +174,17 @@ def _run(args: argparse.Namespace) -> int:
         infoclimat_stations=args.infoclimat_station or [], infoclimat_token_block=args.infoclimat_token_block,
         infoclimat_url=args.infoclimat_url, max_rejection_rate=args.max_rejection_rate,
         force=args.force, latency_budget_s=args.latency_budget, work_dir=args.work_dir,
-        max_rows_per_sheet=args.max_rows_per_sheet,
+        max_rows_per_sheet=args.max_rows_per_sheet, wu_streams=dict(args.wu_stream or []),
     )  # fmt: skip
     return _execute(params, args.mongo_uri)
+
+
+def _stream_station(text: str) -> tuple[str, str]:
+    """``STREAM=STATION`` of ``--wu-stream``."""
+    stream, sep, station = text.rpartition("=")
+    if not sep or not stream or not station:
+        raise argparse.ArgumentTypeError(f"expected STREAM=STATION_ID, got {text!r}")
+    return stream, station
 
 
 def _requeue(args: argparse.Namespace) -> int:
@@ -256,6 +267,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "--max-rows-per-sheet", type=int, default=20_000, help="refuse larger days (sheets)"
     )
     run.add_argument("--work-dir", help="local directory for staged parses and scratch files")
+    run.add_argument(
+        "--wu-stream", action="append", type=_stream_station, metavar="STREAM=STATION",
+        help="the Weather Underground station of an Airbyte stream whose name is not the "
+        "station's id or place (repeatable)",
+    )  # fmt: skip
     api = run.add_argument_group("InfoClimat open-data API (needs --start and --end)")
     api.add_argument(
         "--infoclimat-station", action="append", metavar="ID", help="station to fetch (repeatable)"

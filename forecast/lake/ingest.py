@@ -1,16 +1,23 @@
-"""Ingest: landing files -> immutable raw-zone objects keyed by source, date and sha256.
+"""Ingest: landing objects -> immutable raw-zone objects keyed by source, date and sha256.
 
 Layout of the raw zone (keys relative to the zone's storage):
 
-* ``source=<source>/ingest_date=<YYYY-MM-DD>/<sha256>-<original name>``: the bytes as received,
-  written with a conditional put, so nothing is ever overwritten;
+* ``source=<source>/ingest_date=<YYYY-MM-DD>/<sha256><suffix>``: the bytes as received, written
+  with a conditional put, so nothing is ever overwritten. The key is bounded whatever the
+  landing name (only a short suffix of it is kept: ``.json``, ``.jsonl.gz``); the names an
+  object arrived under are in the manifests;
 * ``_index/sha256=<sha256>.json``: one marker per distinct content, also a conditional put. It
   is the claim: of two concurrent runs seeing the same new file, exactly one writes the marker
   and both then use the key it records, so the object exists once. A claim whose object never
-  landed (a crash in between) is repaired by the next run that sees the file;
+  landed (a crash in between) is repaired by the next run that sees the file. The marker holds
+  what the content is (its source, container and, for an Airbyte object, its records' digest),
+  never what a name says: each landing name is read on its own (``content_key``);
 * ``_spans/sha256=<sha256>.json``: stations and observation time span of a parsed content, so a
   windowed run skips raw objects that cannot hold observations it needs;
 * ``_manifests/ingest_date=<YYYY-MM-DD>/run=<run id>.json``: one record per landing file per run.
+
+What an object is comes from its bytes (``forecast.sources.containers``): a file of its source's
+format, or an Airbyte object, whose source its first records tell (``registry.recognise``).
 """
 
 from __future__ import annotations
@@ -18,24 +25,40 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from forecast.errors import DataContractError, TransientError
+from forecast.errors import DataContractError, SourceFormatError, TransientError
 from forecast.lake.landing import Landing, LandingFile, LocalLanding
 from forecast.lake.store import Lake
+from forecast.sources import containers, registry
+from forecast.sources.containers import Container
+from forecast.sources.limits import DEFAULT_LIMITS, Limits
 
 RAW = "raw"
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024
 BLOCK = 1024 * 1024
+UNRECOGNISED = "unrecognised"
+"""The source of a raw object whose content no source recognised (its parse is not tried)."""
+_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 
 
 @dataclass(frozen=True)
 class RawObject:
-    """A raw-zone object and how this run came by it."""
+    """A raw-zone object and how this run came by it.
+
+    ``name`` is the landing name (a file's own name; an Airbyte object's key below the landing,
+    ``<stream>/<file>``), ``stream`` an Airbyte object's stream (its folder). What the content
+    is (``source``, ``container``, ``compression``, ``content``: the sha256 of a file, the digest
+    of an Airbyte object's records without their envelopes, ``records``) is the first claim's;
+    ``content_key`` identifies what this landing name's parse gives (``content_key``). ``error``
+    says why an input was refused (not stored), ignored, or stored but not recognised.
+    """
 
     source: str
     name: str
@@ -44,9 +67,15 @@ class RawObject:
     size: int
     ingested_at: str
     run_id: str
-    status: str  # "ingested" | "already_ingested" | "refused" (not copied, see error)
+    status: str  # "ingested" | "already_ingested" | "refused" (not copied) | "ignored"
     landing: str = ""
     error: str | None = None
+    container: str = containers.FILE
+    compression: str = ""
+    stream: str = ""
+    content: str = ""
+    records: int = 0
+    content_key: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """Return the record as JSON-ready values."""
@@ -57,6 +86,22 @@ class RawObject:
         """Build a record from stored JSON, ignoring fields this version does not know."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
+
+    @property
+    def container_of(self) -> Container:
+        """How the object holds its records."""
+        return Container(self.container, self.compression)
+
+    @property
+    def stored(self) -> bool:
+        """True when the raw zone holds the object (ingested now or before)."""
+        return self.status in ("ingested", "already_ingested")
+
+    @property
+    def identity(self) -> str:
+        """What tells two inputs apart: the content key, or for an input with no content (refused,
+        ignored) its landing location."""
+        return self.content_key or f"input:{self.landing or self.name}"
 
 
 @dataclass(frozen=True)
@@ -91,14 +136,26 @@ class Span:
         return cls(stations, when(values.get("first")), when(values.get("last")))
 
 
-def discover(directory: Path) -> tuple[list[LandingFile], list[str]]:
-    """Return the source files under a local landing directory and the names it ignored."""
+def discover(directory: Path) -> tuple[list[LandingFile], list[tuple[str, str]]]:
+    """Return the source files under a local landing directory and the names it ignored, each
+    with why."""
     return LocalLanding(directory).list()
 
 
+def stored_suffix(name: str) -> str:
+    """Return the short suffix of a landing name a raw key keeps (``.json``, ``.jsonl.gz``)."""
+    kept: list[str] = []
+    for suffix in reversed(PurePosixPath(name).suffixes[-2:]):
+        if not _SUFFIX.match(suffix.lower()):
+            break
+        kept.insert(0, suffix.lower())
+    return "".join(kept)
+
+
 def raw_key(source: str, ingest_date: str, sha256: str, name: str) -> str:
-    """Return the raw-zone key of a file's content."""
-    return f"source={source}/ingest_date={ingest_date}/{sha256}-{name}"
+    """Return the raw-zone key of a content first seen under ``name``: bounded, whatever the
+    name (its sha256 and short suffix)."""
+    return f"source={source}/ingest_date={ingest_date}/{sha256}{stored_suffix(name)}"
 
 
 def index_key(sha256: str) -> str:
@@ -133,6 +190,27 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Landed:
+    """Where an input was found: its landing location and its path below the landing."""
+
+    origin: str
+    relative: str
+
+    @property
+    def stream(self) -> str:
+        """The folder an object is in below the landing: an Airbyte stream's name."""
+        parent = PurePosixPath(self.relative).parent.name
+        return "" if parent in ("", ".") else parent
+
+    def name(self, container: str) -> str:
+        """The input's name: a file's own name, an Airbyte object's path below the landing
+        (``<stream>/<file>``: every object of a sync has the same kind of name)."""
+        return (
+            self.relative if container in containers.AIRBYTE else PurePosixPath(self.relative).name
+        )
+
+
 def ingest_file(
     lake: Lake,
     landing: Landing,
@@ -142,17 +220,21 @@ def ingest_file(
     now: datetime,
     scratch: Path | None = None,
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    limits: Limits = DEFAULT_LIMITS,
+    streams: Mapping[str, str] | None = None,
 ) -> RawObject:
     """Copy a landing file into the raw zone unless the same content is already there.
 
     The file is streamed through ``scratch`` (a local directory, default the system temporary
-    one): downloaded, hashed and
-    stored in bounded blocks, never held in memory whole. A file larger than ``max_bytes`` is
-    refused (not read, not copied); the landing file is left as it is and the record says why.
+    one): downloaded, hashed, recognised and stored in bounded blocks, never held in memory
+    whole. A file larger than ``max_bytes`` is refused (not read, not copied); the landing file
+    is left as it is and the record says why.
     """
+    where = Landed(file.location, file.relative)
     if file.size > max_bytes:  # the listing's size: refused without being read
-        error = too_large(file.size, max_bytes)
-        return refused(file.source, file.name, file.location, run_id, now, error, size=file.size)
+        return refused(
+            file.name, file.location, run_id, now, too_large(file.size, max_bytes), size=file.size
+        )
     scratch = scratch or Path(tempfile.gettempdir())
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="landing-") as spool:
@@ -160,64 +242,157 @@ def ingest_file(
         landing.download(file, local)
         size = local.stat().st_size
         if size > max_bytes:  # grew since it was listed
-            error = too_large(size, max_bytes)
-            return refused(file.source, file.name, file.location, run_id, now, error, size=size)
+            return refused(
+                file.name, file.location, run_id, now, too_large(size, max_bytes), size=size
+            )
         return ingest_path(
-            lake, local, source=file.source, name=file.name, origin=file.location,
-            run_id=run_id, now=now,
-        )  # fmt: skip
+            lake, local, landed=where, run_id=run_id, now=now, limits=limits, streams=streams or {}
+        )
 
 
 def ingest_path(
-    lake: Lake, path: Path, *, source: str, name: str, origin: str, run_id: str, now: datetime
+    lake: Lake,
+    path: Path,
+    *,
+    landed: Landed,
+    run_id: str,
+    now: datetime,
+    limits: Limits = DEFAULT_LIMITS,
+    streams: Mapping[str, str] | None = None,
 ) -> RawObject:
-    """Store a local file in the raw zone once (claim-first, conditional writes), streamed."""
+    """Store a local file in the raw zone once (claim-first, conditional writes), streamed, and
+    return this landing's record of it."""
     sha256 = sha256_of(path)
-    record = _claim(lake, sha256, path.stat().st_size, source, name, origin, run_id, now)
-    if not lake.exists(RAW, record.raw_key):
-        lake.put_file_new(RAW, record.raw_key, path)  # first copy, or repair of an unfinished claim
-    return record
+    stored = _stored(lake, sha256)
+    claimed = False
+    if stored is None:
+        content = recognise(path, landed.relative, sha256, limits)
+        content = dataclasses.replace(
+            content, name=landed.name(content.container),
+            raw_key=raw_key(content.source, now.date().isoformat(), sha256, landed.relative),
+            size=path.stat().st_size, ingested_at=now.isoformat(), run_id=run_id,
+            landing=landed.origin,
+        )  # fmt: skip
+        stored, claimed = _claim(lake, content)
+    if not lake.exists(RAW, stored.raw_key):
+        lake.put_file_new(RAW, stored.raw_key, path)  # first copy, or repair of an unfinished claim
+    return _landed(stored, landed, run_id, claimed, streams or {})
 
 
 def ingest_bytes(
     lake: Lake, content: bytes, *, source: str, name: str, origin: str, run_id: str, now: datetime
 ) -> RawObject:
-    """Store ``content`` in the raw zone once (claim-first, conditional writes); see the module doc."""
+    """Store ``content`` (a document of ``source``, e.g. an API response) in the raw zone once
+    (claim-first, conditional writes); see the module doc."""
     sha256 = hashlib.sha256(content).hexdigest()
-    record = _claim(lake, sha256, len(content), source, name, origin, run_id, now)
-    if not lake.exists(RAW, record.raw_key):
-        lake.write_new(RAW, record.raw_key, content)  # first copy, or repair of an unfinished claim
-    return record
+    stored = _stored(lake, sha256)
+    claimed = False
+    if stored is None:
+        record = RawObject(
+            source=source, name=name, raw_key=raw_key(source, now.date().isoformat(), sha256, name),
+            sha256=sha256, size=len(content), ingested_at=now.isoformat(), run_id=run_id,
+            status="ingested", landing=origin, content=sha256,
+        )  # fmt: skip
+        stored, claimed = _claim(lake, record)
+    if not lake.exists(RAW, stored.raw_key):
+        lake.write_new(RAW, stored.raw_key, content)  # first copy, or repair of an unfinished claim
+    return _landed(stored, Landed(origin, name), run_id, claimed, {})
 
 
-def _claim(
-    lake: Lake,
-    sha256: str,
-    size: int,
-    source: str,
+def recognise(path: Path, name: str, sha256: str, limits: Limits) -> RawObject:
+    """Return what a landing object's content is: its container, its source and, for an Airbyte
+    object, its records' digest (``containers.survey``). A content no source recognises gets
+    ``source = UNRECOGNISED`` and the reason in ``error``: it is stored, not parsed."""
+    facts = RawObject(
+        source=UNRECOGNISED, name=name, raw_key="", sha256=sha256, size=0, ingested_at="",
+        run_id="", status="ingested", content=sha256,
+    )  # fmt: skip
+    try:
+        container, head = containers.sniff(path, name, max_bytes=limits.max_uncompressed_bytes)
+        facts = dataclasses.replace(
+            facts, container=container.kind, compression=container.compression
+        )
+        if not container.airbyte:
+            return dataclasses.replace(facts, source=registry.recognise_file(head, name).name)
+        with containers.open_content(
+            lambda: path.open("rb"), container, name, limits.max_uncompressed_bytes
+        ) as stream:
+            found = containers.survey(
+                stream, container, name, max_record_bytes=limits.max_file_bytes
+            )
+        source = registry.recognise_records(found.fields, name, found.records)
+    except SourceFormatError as exc:
+        return dataclasses.replace(facts, error=str(exc))
+    return dataclasses.replace(
+        facts, source=source.name, content=found.digest, records=found.records
+    )
+
+
+def content_key(record: RawObject, streams: Mapping[str, str]) -> str:
+    """Return what identifies a landing input's parse: its content (an Airbyte object's records,
+    not its envelopes) and what its name says to its source (a Weather Underground station).
+
+    Two names with the same bytes are one content only when their names say the same: a
+    station resolved from one file name is never inherited by another.
+    """
+    context = (
+        registry.source(record.source).context(record.name, record.stream, streams)
+        if record.source in registry.SOURCES
+        else record.name
+    )
+    text = f"{record.content or record.sha256}|{record.source}|{context}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _stored(lake: Lake, sha256: str) -> RawObject | None:
+    """Return the raw zone's record of a content (its first claim), or None if never claimed."""
+    try:
+        return RawObject.from_dict(lake.read_json(RAW, index_key(sha256)))
+    except FileNotFoundError:
+        return None
+
+
+def _claim(lake: Lake, content: RawObject) -> tuple[RawObject, bool]:
+    """Claim a content in the raw zone's index (conditional write); return the claim's record
+    and whether this call made it (False: a concurrent or earlier run did)."""
+    if lake.write_new(RAW, index_key(content.sha256), _json(content.to_dict())):
+        return content, True
+    return RawObject.from_dict(lake.read_json(RAW, index_key(content.sha256))), False
+
+
+def _landed(
+    stored: RawObject, landed: Landed, run_id: str, claimed: bool, streams: Mapping[str, str]
+) -> RawObject:
+    """This landing's record of a stored content: its own name, stream and content key."""
+    airbyte = stored.container in containers.AIRBYTE
+    record = dataclasses.replace(
+        stored,
+        name=landed.name(stored.container),
+        stream=landed.stream if airbyte else "",
+        landing=landed.origin, run_id=run_id,
+        status="ingested" if claimed else "already_ingested",
+    )  # fmt: skip
+    return dataclasses.replace(record, content_key=content_key(record, streams))
+
+
+def refused(
     name: str,
     origin: str,
     run_id: str,
     now: datetime,
+    error: str,
+    size: int = 0,
+    *,
+    source: str = "",
 ) -> RawObject:
-    """Claim a content in the raw zone's index (conditional write): this run's record if it is
-    new, else the first claim's record marked ``already_ingested`` for this run."""
-    record = RawObject(
-        source=source, name=name, raw_key=raw_key(source, now.date().isoformat(), sha256, name),
-        sha256=sha256, size=size, ingested_at=now.isoformat(), run_id=run_id, status="ingested",
-        landing=origin,
-    )  # fmt: skip
-    if lake.write_new(RAW, index_key(sha256), _json(record.to_dict())):
-        return record
-    previous = RawObject.from_dict(lake.read_json(RAW, index_key(sha256)))
-    return dataclasses.replace(previous, run_id=run_id, status="already_ingested", landing=origin)
-
-
-def refused(
-    source: str, name: str, origin: str, run_id: str, now: datetime, error: str, size: int = 0
-) -> RawObject:
-    """Return the record of an input that was not stored (too large, or never received)."""
+    """Return the record of an input that was not stored (too large, unreadable, or never
+    received)."""
     return RawObject(source, name, "", "", size, now.isoformat(), run_id, "refused", origin, error)
+
+
+def ignored(name: str, origin: str, run_id: str, now: datetime, reason: str) -> RawObject:
+    """Return the record of a landing object the run did not read, with why."""
+    return RawObject("", name, "", "", 0, now.isoformat(), run_id, "ignored", origin, reason)
 
 
 def _json(value: object) -> bytes:
@@ -288,13 +463,12 @@ def write_manifest(
 
 
 def unique_contents(records: list[RawObject]) -> list[RawObject]:
-    """Return one record per distinct content (two identical landing files parse once).
+    """Return one record per distinct content key (two identical landing inputs parse once;
+    the same bytes under names that say different things are two).
 
-    Refused files have no content and are all kept.
+    Inputs with no content (refused, ignored) are all kept.
     """
     seen: dict[str, RawObject] = {}
-    refused = [r for r in records if r.status == "refused"]
     for record in records:
-        if record.status != "refused":
-            seen.setdefault(record.sha256, record)
-    return [*seen.values(), *refused]
+        seen.setdefault(record.identity, record)
+    return list(seen.values())

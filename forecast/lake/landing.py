@@ -1,9 +1,12 @@
-"""Landing areas: where source files arrive (a local directory or an S3 prefix).
+"""Landing areas: where source files and Airbyte objects arrive (a local directory or an S3
+prefix).
 
-Airbyte wrote to ``s3://<bucket>/airbyte-sync/infoclimat/`` (JSON) and
-``s3://<bucket>/airbyte-sync/wunderground/`` (workbooks); a landing URI names a directory or a
-prefix, searched recursively, and files are classified by suffix. The S3 client is given by the
-caller (built from a prefect-aws credentials block), so this module never constructs clients.
+Airbyte's S3 destination writes ``<prefix><stream>/<YYYY>_<MM>_<DD>_<epoch>_<part>.<ext>``
+(``.jsonl``, ``.csv``, ``.parquet``, ``.avro``, gzip-compressed with ``.gz``); files of a source's
+own format keep their names (``.json``, ``.xlsx``, ``.csv``). A landing URI names a directory or
+a prefix, searched recursively; what a listed object is, is read from its bytes at ingest. Every
+other name is listed as ignored, with why. The S3 client is given by the caller (built from a
+prefect-aws credentials block), so this module never constructs clients.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, Protocol
 
 from forecast.errors import ConfigurationError, TransientError
 from forecast.lake.store import _error_code, _is_transient
-from forecast.sources.registry import for_file_name
+from forecast.sources.registry import listed_suffixes
 
 
 @dataclass(frozen=True)
@@ -30,24 +33,33 @@ class LandingConfig:
 
 @dataclass(frozen=True)
 class LandingFile:
-    """A file waiting in a landing area."""
+    """An object waiting in a landing area: where it is, its size, its path below the landing."""
 
     location: str  # a local path or s3://bucket/key
-    source: str
     size: int = 0
+    relative: str = ""
 
     @property
     def name(self) -> str:
-        """The file's own name (last path component)."""
+        """The object's own name (last path component)."""
         return PurePosixPath(self.location.replace("\\", "/")).name
 
 
-def classify(name: str) -> str | None:
-    """Return the source a file name belongs to, or None for other files."""
-    if PurePosixPath(name).name.startswith((".", "~$")):
-        return None
-    found = for_file_name(name)
-    return found.name if found else None
+Ignored = tuple[str, str]
+"""A landing name a run does not read, and why."""
+
+
+def why_ignored(relative: str) -> str | None:
+    """Return why a run does not read the object at ``relative`` below the landing, or None
+    when it does."""
+    parts = PurePosixPath(relative).parts
+    if any(part.startswith(".") for part in parts[:-1]):
+        return "in a hidden folder"
+    if parts[-1].startswith((".", "~$")):
+        return "a hidden or temporary file"
+    if not parts[-1].lower().endswith(listed_suffixes()):
+        return f"not a type the pipeline reads ({', '.join(listed_suffixes()[:8])}, .gz ...)"
+    return None
 
 
 class Landing(Protocol):
@@ -55,7 +67,7 @@ class Landing(Protocol):
 
     uri: str
 
-    def list(self) -> tuple[list[LandingFile], list[str]]: ...
+    def list(self) -> tuple[list[LandingFile], list[Ignored]]: ...
 
     def read(self, file: LandingFile) -> bytes: ...
 
@@ -69,24 +81,21 @@ class LocalLanding:
         self.directory = directory
         self.uri = str(directory)
 
-    def list(self) -> tuple[list[LandingFile], list[str]]:
-        """Return the source files under the directory (recursively) and the other names."""
+    def list(self) -> tuple[list[LandingFile], list[Ignored]]:
+        """Return the objects under the directory (recursively) and the other names, with why."""
         if not self.directory.is_dir():
             raise ConfigurationError(
                 f"landing directory {self.uri!r} does not exist or is not a directory"
             )
-        found, ignored = [], []
+        found: list[LandingFile] = []
+        ignored: list[Ignored] = []
         for path in sorted(p for p in self.directory.rglob("*") if p.is_file()):
-            relative = path.relative_to(self.directory)
-            source = (
-                None
-                if any(part.startswith(".") for part in relative.parts[:-1])
-                else classify(path.name)
-            )
-            if source is None:
-                ignored.append(relative.as_posix())
+            relative = path.relative_to(self.directory).as_posix()
+            reason = why_ignored(relative)
+            if reason is not None:
+                ignored.append((relative, reason))
             else:
-                found.append(LandingFile(str(path), source, path.stat().st_size))
+                found.append(LandingFile(str(path), path.stat().st_size, relative))
         return found, ignored
 
     def read(self, file: LandingFile) -> bytes:
@@ -105,9 +114,10 @@ class S3Landing:
         self.client, self.bucket, self.prefix = client, bucket, prefix
         self.uri = f"s3://{bucket}/{prefix}"
 
-    def list(self) -> tuple[list[LandingFile], list[str]]:
-        """Return the source objects under the prefix and the other keys."""
-        found, ignored = [], []
+    def list(self) -> tuple[list[LandingFile], list[Ignored]]:
+        """Return the objects under the prefix and the other keys, with why."""
+        found: list[LandingFile] = []
+        ignored: list[Ignored] = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix
@@ -119,13 +129,13 @@ class S3Landing:
             key = item["Key"]
             if key.endswith("/"):
                 continue
-            source = classify(key)
-            if source is None:
-                ignored.append(key[len(self.prefix) :])
+            relative = key[len(self.prefix) :].lstrip("/")
+            reason = why_ignored(relative)
+            if reason is not None:
+                ignored.append((relative, reason))
             else:
-                found.append(
-                    LandingFile(f"s3://{self.bucket}/{key}", source, int(item.get("Size", 0)))
-                )
+                location = f"s3://{self.bucket}/{key}"
+                found.append(LandingFile(location, int(item.get("Size", 0)), relative))
         return found, ignored
 
     def read(self, file: LandingFile) -> bytes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from forecast.lake.ingest import RawObject
 from forecast.schema import OBSERVATIONS, STATIONS, conform
 from forecast.sources.common import file_source
 from forecast.sources.limits import Limits
@@ -47,6 +48,7 @@ class StagedContent:
     first_observation: str | None
     last_observation: str | None
     drift: tuple[str, ...] = ()
+    content_key: str = ""
 
     def stations(self) -> pa.Table:
         """The content's station metadata (``STATIONS``)."""
@@ -113,7 +115,7 @@ class ContentWriter:
 
     def finish(
         self, *, sha256: str, name: str, source: str, raw_key: str, stations: pa.Table,
-        drift: tuple[str, ...],
+        drift: tuple[str, ...], content_key: str = "",
     ) -> StagedContent:  # fmt: skip
         """Write the stations and the manifest, and move the directory into place."""
         pq.write_table(conform(stations, STATIONS), self.scratch / STATIONS_FILE)
@@ -123,7 +125,7 @@ class ContentWriter:
             chunks=tuple(self.chunks),
             first_observation=self.first.isoformat() if self.first is not None else None,
             last_observation=self.last.isoformat() if self.last is not None else None,
-            drift=tuple(drift),
+            drift=tuple(drift), content_key=content_key or sha256,
         )  # fmt: skip
         (self.scratch / MANIFEST).write_text(json.dumps(staged.to_dict(), indent=1))
         if self.target.exists():  # a concurrent parse of the same content finished first
@@ -137,9 +139,9 @@ class ContentWriter:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def staged_directory(root: Path, sha256: str, fingerprint: str) -> Path:
+def staged_directory(root: Path, content_key: str, fingerprint: str) -> Path:
     """Where a content parsed by code ``fingerprint`` is staged under ``root``."""
-    return root / "parsed" / f"{sha256}-{fingerprint}"
+    return root / "parsed" / f"{content_key}-{fingerprint}"
 
 
 def load_staged(directory: Path) -> StagedContent | None:
@@ -160,6 +162,7 @@ def stage(
     name: str,
     source: str,
     raw_key: str,
+    content_key: str = "",
 ) -> tuple[StagedContent, bool]:
     """Return the content staged in ``directory``, parsing it first unless already complete.
 
@@ -176,8 +179,9 @@ def stage(
         writer.discard()
         raise
     staged = writer.finish(
-        sha256=sha256, name=name, source=source, raw_key=raw_key, stations=stations, drift=drift
-    )
+        sha256=sha256, name=name, source=source, raw_key=raw_key, stations=stations, drift=drift,
+        content_key=content_key,
+    )  # fmt: skip
     return staged, True
 
 
@@ -195,28 +199,34 @@ def stage_raw_file(
     *,
     root: Path,
     fingerprint: str,
-    source: str,
-    name: str,
-    raw_key: str,
-    sha256: str,
+    record: RawObject,
     limits: Limits,
+    streams: Mapping[str, str],
 ) -> tuple[StagedContent, bool]:
     """Parse the raw object at ``path`` into staged chunks (or reuse them); see ``stage``.
 
-    The parser streams the file and the writer puts each chunk of at most ``PARSE_CHUNK_ROWS``
-    rows on disk as it comes, so the parse holds one chunk of rows, never the whole file's.
-    A parse that fails after some chunks were written leaves nothing (``stage`` discards them).
+    The parser (the record's source's, ``registry``) streams the object and the writer puts
+    each chunk of at most ``PARSE_CHUNK_ROWS`` rows on disk as it comes, so the parse holds one
+    chunk of rows, never the whole object's. A parse that fails after some chunks were written
+    leaves nothing (``stage`` discards them). The staging is named by the record's content key:
+    the same bytes under a name that says something else parse on their own.
     """
 
     def parse(writer: ContentWriter) -> tuple[pa.Table, tuple[str, ...]]:
-        raw = file_source(path, name=name, raw_key=raw_key, sha256=sha256)
-        parse_stream = source_named(source).parse_stream
-        summary = parse_stream(raw, writer, limits=limits, chunk_rows=PARSE_CHUNK_ROWS)
+        raw = file_source(
+            path, name=record.name, raw_key=record.raw_key, sha256=record.sha256,
+            container=record.container_of, stream=record.stream, content_key=record.content_key,
+        )  # fmt: skip
+        parse_stream = source_named(record.source).parse_stream
+        summary = parse_stream(
+            raw, writer, limits=limits, chunk_rows=PARSE_CHUNK_ROWS, streams=streams
+        )
         return summary.stations, tuple(summary.drift)
 
     return stage(
-        staged_directory(root, sha256, fingerprint), parse,
-        sha256=sha256, name=name, source=source, raw_key=raw_key,
+        staged_directory(root, record.content_key or record.sha256, fingerprint), parse,
+        sha256=record.sha256, name=record.name, source=record.source, raw_key=record.raw_key,
+        content_key=record.content_key,
     )  # fmt: skip
 
 

@@ -2,7 +2,9 @@
 reconciled.
 
 An entry says "run R loaded content S, parsed and validated by code F, for window W, into this
-database, and reconciled it". A later run with the same (S, F, W) skips that content whole:
+database, and reconciled it". S is a content key (``forecast.lake.ingest.content_key``): what a
+landing input's parse comes from, its bytes or, for an Airbyte object, its records without their
+envelopes, so a re-sync of unchanged data (new record ids and times) is skipped like a rerun. A later run with the same (S, F, W) skips that content whole:
 no parse, no validation, no load. F covers the domain code and data (every parser and rule,
 the station registry) and the run parameters that change validation, so a changed rule, a new
 code version or another threshold reprocesses; ``--force`` and ``forecast requeue`` always do.
@@ -76,7 +78,7 @@ def settled_contents(
     held: Iterable[str],
     reconciled: bool,
 ) -> dict[str, int]:
-    """Return {content sha256: documents loaded} for the parsed contents that may be recorded.
+    """Return {content key: documents loaded} for the parsed contents that may be recorded.
 
     ``documents`` counts the validated documents of each content; ``refused`` names the contents
     with a document MongoDB refused, ``held`` those with rows held back by the rejection
@@ -86,7 +88,7 @@ def settled_contents(
     if not reconciled:
         return {}
     contents = set(parsed) - set(refused) - set(held)
-    return {sha: int(documents.get(sha, 0)) for sha in sorted(contents)}
+    return {key: int(documents.get(key, 0)) for key in sorted(contents)}
 
 
 LEDGER_COLLECTION = "load_ledger"

@@ -25,7 +25,7 @@ ID_SEPARATOR = ":"
 LINEAGE: tuple[str, ...] = tuple(
     dict.fromkeys(name for source in SOURCES.values() for name in source.lineage)
 )
-"""Every source's lineage columns (``Source.lineage``), kept under ``metadata``."""
+"""Every source's lineage columns (``Source.lineage``), kept under ``metadata`` when filled."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,14 @@ def _station_plan(
     rows: pa.Table, positions: pa.Array, station: dict[str, object], run: RunContext
 ) -> WritePlan:
     n = rows.num_rows
-    lineage = source(rows.column("source")[0].as_py()).lineage
+    # A lineage column none of these rows fills (an Airbyte record id of a file's rows) is left
+    # out, so a document holds what its source says of it, and a file's documents stay as they
+    # were before Airbyte objects were read.
+    lineage = [
+        name
+        for name in source(rows.column("source")[0].as_py()).lineage
+        if rows.column(name).null_count < n
+    ]
     set_fields: dict[str, pa.Array] = {
         "station": _station_struct(station, n),
         "timestamp": rows.column("timestamp"),

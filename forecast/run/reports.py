@@ -12,7 +12,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 import pyarrow.compute as pc
@@ -235,9 +234,10 @@ class FileOutcome:
     source: str
     sha256: str
     raw_key: str
-    ingest_status: str  # "ingested" | "already_ingested" | "refused"
+    ingest_status: str  # "ingested" | "already_ingested" | "refused" | "ignored"
     error: str | None = None
-    status: str = "parsed"  # "parsed" | "failed" | "refused" | "outside_window" | "already_loaded"
+    # "parsed" | "failed" | "refused" | "ignored" | "outside_window" | "already_loaded"
+    status: str = "parsed"
     stations: tuple[str, ...] = ()
     first_observation: str | None = None
     last_observation: str | None = None
@@ -248,6 +248,10 @@ class FileOutcome:
     ingested_at: str = ""
     run_id: str = ""
     loaded_by: str | None = None  # "already_loaded": the run that loaded it (load ledger)
+    content_key: str = ""  # what its parse is identified by (forecast.lake.ingest.content_key)
+    container: str = "file"  # "file" or an Airbyte object's format (forecast.sources.containers)
+    stream: str = ""  # an Airbyte object's stream
+    records: int = 0  # an Airbyte object's records
 
     def __post_init__(self) -> None:
         if self.error is not None and self.status == "parsed":
@@ -282,14 +286,23 @@ def file_outcome(
             first, last = bounds["min"].isoformat(), bounds["max"].isoformat()
         drift = tuple(parsed.drift)
     if status is None:
-        status = "refused" if record.status == "refused" else ("failed" if error else "parsed")
+        unread = record.status in ("refused", "ignored")
+        status = record.status if unread else ("failed" if error or record.error else "parsed")
     return FileOutcome(
         name=record.name, source=record.source, sha256=record.sha256, raw_key=record.raw_key,
         ingest_status=record.status, error=error if error is not None else record.error, status=status,
         stations=stations, first_observation=first, last_observation=last, observations=rows,
         drift=drift, landing=record.landing, size=record.size, ingested_at=record.ingested_at,
-        run_id=record.run_id, loaded_by=loaded_by,
+        run_id=record.run_id, loaded_by=loaded_by, **_identity(record),
     )  # fmt: skip
+
+
+def _identity(record: Any) -> dict[str, Any]:
+    """A raw object's identity and container, as an outcome keeps them."""
+    return {
+        "content_key": record.content_key, "container": record.container,
+        "stream": record.stream, "records": record.records,
+    }  # fmt: skip
 
 
 def staged_outcome(record: Any, staged: Any) -> FileOutcome:
@@ -300,32 +313,30 @@ def staged_outcome(record: Any, staged: Any) -> FileOutcome:
         stations=tuple(sorted(staged.station_rows)), first_observation=staged.first_observation,
         last_observation=staged.last_observation, observations=staged.rows,
         drift=tuple(staged.drift), landing=record.landing, size=record.size,
-        ingested_at=record.ingested_at, run_id=record.run_id,
+        ingested_at=record.ingested_at, run_id=record.run_id, **_identity(record),
     )  # fmt: skip
 
 
 def per_input(records: Sequence[Any], outcomes: Sequence[FileOutcome]) -> list[FileOutcome]:
     """Return one outcome per input record, from outcomes computed once per content.
 
-    Two landing files with the same bytes are stored and parsed once, but each keeps its own
-    manifest entry: its own landing location, name and ingest status, the content's results.
+    Two landing inputs with the same content key are stored and parsed once, but each keeps its
+    own manifest entry: its own landing location, name and ingest status, the content's results.
     """
-    by_sha = {o.sha256: o for o in outcomes if o.sha256}
+    by_key = {o.content_key: o for o in outcomes if o.content_key}
     expanded = []
     for record in records:
-        outcome = by_sha.get(record.sha256) if record.sha256 else None
-        if outcome is None:  # refused inputs have no content
+        outcome = by_key.get(record.content_key) if record.content_key else None
+        if outcome is None:  # refused and ignored inputs have no content
             outcome = next(
-                (o for o in outcomes if o.landing == record.landing and not o.sha256), None
+                (o for o in outcomes if o.landing == record.landing and not o.content_key), None
             )
         if outcome is None:  # never drop an input silently: make the gap visible
             outcome = file_outcome(record, error="no outcome was recorded for this input")
-        api = not record.landing or record.landing.startswith(("http://", "https://"))
-        own_name = record.name if api else PurePosixPath(record.landing).name
         expanded.append(
             dataclasses.replace(
-                outcome, name=own_name, landing=record.landing, ingest_status=record.status,
-                run_id=record.run_id,
+                outcome, name=record.name, landing=record.landing, ingest_status=record.status,
+                run_id=record.run_id, stream=record.stream,
             )
         )  # fmt: skip
     return expanded
@@ -348,6 +359,7 @@ class RunStatus:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
     ledger_recorded: int = 0  # contents this run recorded in the load ledger
     failure: dict[str, str] | None = None  # status "failed": {"stage", "cause"}
+    reason: str | None = None  # why a run that loaded what it read is partial (it read nothing)
 
     def ledger(self) -> dict[str, Any]:
         """Return what the load ledger did: contents skipped (by the run that loaded them)
@@ -373,12 +385,14 @@ class RunStatus:
             "window": self.window,
             "files": [asdict(f) for f in self.files],
             "files_failed": sum(f.failed for f in self.files),
+            "files_ignored": sum(f.status == "ignored" for f in self.files),
             "schema_drift": self.schema_drift(),
             "quality": self.quality,
             "migration": self.migration,
             "held": self.held,
             "stages": self.stages,
             "failure": self.failure,
+            "reason": self.reason,
             "ledger": self.ledger(),
             "reports": self.reports,
         }
@@ -405,21 +419,36 @@ class RunStatus:
         ]
 
 
+def nothing_read(files: Sequence[FileOutcome]) -> str | None:
+    """Why a run read nothing, or None when it read (or tried to read) some input.
+
+    An input skipped because an earlier run loaded it, or outside the window, was read; one
+    ignored (not a type the pipeline reads, hidden) was not.
+    """
+    if any(f.status != "ignored" for f in files):
+        return None
+    if not files:
+        return "nothing to read: the landing held no object and no API response came"
+    return f"nothing to read: every landing object ({len(files)}) was ignored"
+
+
 def run_state(
     files: tuple[FileOutcome, ...], migration: MigrationReport | None, held: bool = False
 ) -> str:
     """Return the run's state.
 
-    "failed": every file failed; "held": station-days over the rejection threshold were held
-    back (the run fails after loading the rest); "partial": some files or documents failed, or
-    the reconciliation found stored values differing from the plan; "success" otherwise.
+    "failed": every input it tried to read failed; "held": station-days over the rejection
+    threshold were held back (the run fails after loading the rest); "partial": it read nothing
+    (``nothing_read``), some inputs or documents failed, or the reconciliation found stored
+    values differing from the plan; "success" otherwise.
     """
-    if files and all(f.failed for f in files):
+    attempted = [f for f in files if f.status != "ignored"]
+    if attempted and all(f.failed for f in attempted):
         return "failed"
     if held:
         return "held"
     unfaithful = migration is not None and (migration.failed or migration.reconciled is False)
-    if any(f.failed for f in files) or unfaithful:
+    if not attempted or any(f.failed for f in files) or unfaithful:
         return "partial"
     return "success"
 
@@ -450,6 +479,7 @@ def build_run_status(
         quality=quality.kpis(),
         migration=migration.to_dict(),
         held=held,
+        reason=nothing_read(files),
     )
 
 

@@ -17,6 +17,7 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from forecast.schema import OBSERVATIONS, conform
+from forecast.sources.containers import PLAIN_FILE, Container, open_content
 from forecast.tables import constant, empty_lists
 
 
@@ -32,13 +33,28 @@ class RawFile:
 
 @dataclass(frozen=True)
 class RawSource:
-    """A raw object to parse, without its bytes: ``open()`` gives a fresh binary stream."""
+    """A raw object to parse, without its bytes: ``open()`` gives a fresh binary stream of the
+    object as stored, ``content()`` of what it holds (decompressed).
+
+    ``container`` says how the object holds its records (a file of the source's format, or an
+    Airbyte object), ``stream`` the Airbyte stream it was landed under (its folder), and
+    ``content_key`` what its rows are identified by (``forecast.lake.ingest``: the content and
+    what its name says; the sha256 when not given).
+    """
 
     name: str
     raw_key: str
     sha256: str
     size: int
     open: Callable[[], ContextManager[BinaryIO]]
+    container: Container = PLAIN_FILE
+    stream: str = ""
+    content_key: str = ""
+
+    def content(self, max_bytes: int) -> ContextManager[BinaryIO]:
+        """Return a fresh stream of the object's content, decompressed to at most
+        ``max_bytes`` when it is gzip-compressed."""
+        return open_content(self.open, self.container, self.name, max_bytes)
 
 
 @dataclass(frozen=True)
@@ -60,13 +76,19 @@ def raw_source(raw: RawFile) -> RawSource:
     return RawSource(raw.name, raw.raw_key, raw.sha256, len(content), lambda: io.BytesIO(content))
 
 
-def file_source(path: Path, *, name: str, raw_key: str, sha256: str) -> RawSource:
+def file_source(
+    path: Path, *, name: str, raw_key: str, sha256: str, container: Container = PLAIN_FILE,
+    stream: str = "", content_key: str = "",
+) -> RawSource:  # fmt: skip
     """Return the raw object stored at ``path`` as a RawSource that reads it from disk.
 
     The size is the file's size now (what ``Limits.max_file_bytes`` is checked against before
     anything is read); each ``open()`` is a new buffered binary handle.
     """
-    return RawSource(name, raw_key, sha256, path.stat().st_size, lambda: path.open("rb"))
+    return RawSource(
+        name, raw_key, sha256, path.stat().st_size, lambda: path.open("rb"), container, stream,
+        content_key,
+    )  # fmt: skip
 
 
 class Chunks:
@@ -141,15 +163,18 @@ def collect(parse_stream: Callable[..., StreamSummary], raw: RawFile, **options:
 
 
 def attach_lineage(observations: pa.Table, raw: RawFile | RawSource, source: str) -> pa.Table:
-    """Return observations with the raw file's lineage columns (source, file, key, sha256)."""
+    """Return observations with the raw object's lineage columns (source, file, key, sha256,
+    content key); an Airbyte record's ``record_id`` and ``extracted_at`` are the parser's."""
     length = observations.num_rows
     if "unit_errors" not in observations.column_names:  # a source whose units are file-level
         observations = observations.append_column("unit_errors", empty_lists(length))
+    content_key = getattr(raw, "content_key", "") or raw.sha256
     for name, value in (
         ("source", source),
         ("source_file", raw.name),
         ("raw_key", raw.raw_key),
         ("raw_sha256", raw.sha256),
+        ("content_key", content_key),
     ):
         observations = observations.append_column(name, constant(value, length, pa.string()))
     return observations

@@ -7,7 +7,7 @@ descriptor and one line in the registry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +21,13 @@ class ParseStream(Protocol):
     """A streaming parser: a raw object's observations to ``sink`` in chunks, and a summary."""
 
     def __call__(
-        self, source: RawSource, sink: ChunkSink, *, limits: Limits, chunk_rows: int
+        self,
+        source: RawSource,
+        sink: ChunkSink,
+        *,
+        limits: Limits,
+        chunk_rows: int,
+        streams: Mapping[str, str],
     ) -> StreamSummary: ...
 
 
@@ -33,7 +39,14 @@ class Source:
         name: The source's name: the ``source`` of its rows and raw objects, and the
             ``network`` of its stations.
         suffixes: Landing file names it reads as files of its own format (lower case).
-        parse_stream: Its streaming parser (``RawSource`` -> chunks of ``OBSERVATIONS``).
+        recognises_file: Whether a file's first bytes (decompressed) are of its format.
+        recognises_record: Whether an Airbyte record's fields are its (the first non-empty
+            record of an object, or its first field only when that record is very long).
+        context: What of an object's landing name (file name, Airbyte stream) changes what its
+            parse gives, given the run's stream mapping (``wu_streams``): "" when nothing does.
+            Two names with one content are one content only when this agrees.
+        parse_stream: Its streaming parser (``RawSource`` -> chunks of ``OBSERVATIONS``), for
+            its files and for Airbyte objects of its records.
         lineage: The ``OBSERVATIONS`` columns that say where in its object a row came from;
             MongoDB documents keep them under ``metadata``.
         location: Rows (of this source) -> "where it came from" text for messages and reasons.
@@ -41,6 +54,9 @@ class Source:
 
     name: str
     suffixes: tuple[str, ...]
+    recognises_file: Callable[[bytes], bool]
+    recognises_record: Callable[[Sequence[str]], bool]
+    context: Callable[[str, str, Mapping[str, str]], str]
     parse_stream: ParseStream
     lineage: tuple[str, ...]
     location: Callable[[pa.Table], pa.Array]

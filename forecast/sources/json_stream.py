@@ -79,6 +79,10 @@ class JsonReader:
             self.buf += text
         return True
 
+    def line_of(self, pos: int) -> int:
+        """Return the line (from 1) of ``pos``, a position in the window (read, not dropped)."""
+        return self._lines + self.buf.count("\n", 0, pos - self.base) + 1
+
     def char(self, pos: int) -> str:
         """Return the character at ``pos``, or ``""`` past the end of the text."""
         while pos - self.base >= len(self.buf):

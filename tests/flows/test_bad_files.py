@@ -66,11 +66,14 @@ def test_bad_files_each_get_one_error_good_files_load_and_exit_code_says_partial
         assert f"FAILED {name}: " in out
     assert by_name["bom.json"]["drift"] == ["UTF-8 byte-order mark removed"]
 
-    stored = (stack.lake / "raw").glob("source=*/ingest_date=*/*")
-    raw_names = {p.name.split("-", 1)[1] for p in stored}
-    assert raw_names == set(by_name) - {
-        "huge.json"
-    }  # bad bytes kept; the oversized file not copied
+    stored = {p.relative_to(stack.lake / "raw").as_posix()
+              for p in (stack.lake / "raw").glob("source=*/ingest_date=*/*")}  # fmt: skip
+    kept = {name for name, f in by_name.items() if f["raw_key"] in stored}
+    assert kept == set(by_name) - {"huge.json"}  # bad bytes kept; the oversized file not copied
+    for name in kept:
+        assert (stack.lake / "raw" / by_name[name]["raw_key"]).read_bytes() == (
+            landing / name
+        ).read_bytes()
     assert (landing / "huge.json").exists()  # and the landing file is left alone
 
     collection = mongo_server.client()[stack.database]["weather_measurements"]

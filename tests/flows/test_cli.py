@@ -53,3 +53,35 @@ def test_mongo_uri_password_never_reaches_stdout_or_stderr(tmp_path, stack, caps
 def test_demo_writes_three_real_format_files(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".xlsx", ".xlsx"]
+
+
+def test_a_landing_with_nothing_to_read_is_partial_and_lists_what_it_ignored(
+    tmp_path, stack, capsys
+):
+    landing = tmp_path / "landing"
+    (landing / "stream").mkdir(parents=True)
+    (landing / "README.txt").write_text("not data")
+    (landing / "stream" / ".part-0001.jsonl").write_text("{}")
+    params = stack(landing)
+    code = main(
+        ["run", "--landing", str(landing), "--lake-block", params.lake_block,
+         "--mongo-block", params.mongo_block]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 3, out  # partial: a broken upstream sync must not look healthy
+    assert '"RunSucceeded":0' in out and '"Status":"partial"' in out
+    assert "files: 2 (0 failed, 2 ignored)" in out
+    assert "IGNORED README.txt: not a type the pipeline reads" in out
+    assert "IGNORED stream/.part-0001.jsonl: a hidden or temporary file" in out
+    assert "nothing to read: every landing object (2) was ignored" in out
+
+
+def test_an_empty_landing_is_partial(tmp_path, stack, capsys):
+    params = stack(tmp_path)
+    code = main(
+        ["run", "--landing", str(tmp_path), "--lake-block", params.lake_block,
+         "--mongo-block", params.mongo_block]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 3, out
+    assert "nothing to read: the landing held no object" in out

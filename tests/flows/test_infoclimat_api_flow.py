@@ -49,13 +49,10 @@ def test_api_window_is_fetched_stored_as_is_and_loaded(stack, tmp_path, api, mon
     assert status.status == "success"
     assert len(server.requests) == 2 and server.requests[-1].query["token"] == [TOKEN]
     assert server.requests[-1].query["stations[]"] == ["07015", "00052"]
-    raw = [
-        p
-        for p in (stack.lake / "raw").rglob(
-            "*infoclimat-api_00052-07015_2024-10-05_2024-10-05.json"
-        )
-    ]
-    assert len(raw) == 1 and raw[0].read_bytes() == body  # stored exactly as received
+    (fetched,) = status.files
+    assert fetched.name == "infoclimat-api_00052-07015_2024-10-05_2024-10-05.json"
+    raw = stack.lake / "raw" / fetched.raw_key
+    assert raw.read_bytes() == body  # stored exactly as received
     collection = mongo_server.client()[stack.database]["weather_measurements"]
     assert collection.count_documents({"station.id": "07015"}) == 3
     assert collection.count_documents({"station.id": "00052"}) == 19  # 10-min records 00:00..03:00

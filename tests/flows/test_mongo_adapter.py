@@ -50,6 +50,7 @@ def plans(temperatures=(10.0, 11.0, 12.0, 13.0, 14.0), run: RunContext = FIRST_R
         "source_file": "infoclimat.json",
         "raw_key": "source=infoclimat/ingest_date=2024-10-08/abc-infoclimat.json",
         "raw_sha256": "abc",
+        "content_key": "abc",
         "flags": [],
         "parse_errors": [],
         "unit_errors": [],

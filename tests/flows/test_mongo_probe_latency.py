@@ -55,7 +55,7 @@ def observations() -> list[tuple[str, datetime]]:
 def plans():
     base = dict.fromkeys(MEASUREMENT_KEYS) | {
         "source": "infoclimat", "source_file": "f.json", "raw_key": "raw/f.json",
-        "raw_sha256": "abc", "flags": [], "parse_errors": [], "unit_errors": [], "sheet": None,
+        "raw_sha256": "abc", "content_key": "abc", "flags": [], "parse_errors": [], "unit_errors": [], "sheet": None,
         "row": None, "quality_score": 100.0, "quality_rules": [], "temperature": 12.5,
     }  # fmt: skip
     rows = [

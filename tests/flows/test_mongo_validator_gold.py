@@ -73,6 +73,7 @@ def row(station_id: str, timestamp: datetime, index: int = 0, **values: float | 
             "timestamp": timestamp,
             "raw_key": f"source={LINEAGE[station_id]['source']}/ingest_date=2024-10-08/abc-x",
             "raw_sha256": "abc",
+            "content_key": "abc",
             "flags": [],
             "parse_errors": [],
             "unit_errors": [],

@@ -114,7 +114,7 @@ def test_injected_faults_are_found_exactly_and_nothing_else(stack, faulty_landin
     stuck = documents["ILAMAD25:2024-10-05T12:04:00.000Z"]
     assert stuck["data_quality"]["rules"] == ["stuck_wind_direction"]
     kept = documents["ILAMAD25:2024-10-06T10:19:00.000Z"]
-    assert kept["metadata"]["raw_key"].endswith(PLUS_NAME)
+    assert kept["metadata"]["source_file"] == PLUS_NAME
     assert sum(1 for d in documents.values() if d["data_quality"]["rules"]) == 241
 
 

@@ -28,19 +28,19 @@ import pyarrow as pa
 import pytest
 
 from forecast.errors import SourceFormatError
-from forecast.lake.landing import classify
 from forecast.mongo.plan import RunContext, write_plan
 from forecast.quality.validate import validate
 from forecast.samples import plus_spelling
 from forecast.sources import wunderground
 from forecast.sources.common import Parsed, RawFile
+from forecast.sources.registry import recognise_file
 
 WORKBOOKS = (
     "Weather Underground - La Madeleine, FR.xlsx",
     "Weather Underground - Ichtegem, BE.xlsx",
 )
 SHEETS = ("011024", "021024", "031024", "041024", "051024", "061024", "071024")
-LINEAGE = ["source_file", "raw_key", "raw_sha256"]
+LINEAGE = ["source_file", "raw_key", "raw_sha256", "content_key"]
 DOCUMENT_LINEAGE = {"metadata.source_file", "metadata.raw_key", "metadata.raw_sha256",
                     "metadata.digest"}  # fmt: skip  # the digest covers the lineage fields
 NOW = datetime(2024, 10, 8, tzinfo=UTC)
@@ -129,7 +129,7 @@ def test_csv_exports_of_the_real_workbooks_load_like_the_workbook(real_workbook,
     workbook, from_workbook, cells = real_workbook
     exports = _exports(variant, workbook, cells)
     names = [name for name, _ in exports]
-    assert all(classify(name) == "wunderground" for name in names)
+    assert all(recognise_file(content, name).name == "wunderground" for name, content in exports)
     if variant == "excel-semicolon-cp1252":  # really not UTF-8: ° and the no-break space
         assert b"\xa0\xb0F" in exports[0][1]
         with pytest.raises(UnicodeDecodeError):

@@ -19,6 +19,7 @@ from forecast.quality import html as quality_html
 from forecast.quality.report import quality_report
 from forecast.quality.validate import Window, validate
 from forecast.sources.common import RawFile
+from forecast.sources.registry import recognise_file
 from tests import browser
 from tests.realdata.test_quality_real import NOW, PARSERS
 
@@ -47,7 +48,7 @@ def rendered(shared_raw, tmp_path_factory):
     for f in files:
         content = Path(f.location).read_bytes()
         raw = RawFile(f.name, content, f"raw/{f.name}", hashlib.sha256(content).hexdigest())
-        parsed = PARSERS[f.source](raw)
+        parsed = PARSERS[recognise_file(content, f.name).name](raw)
         observations.append(parsed.observations)
         stations.append(parsed.stations)
     extracted, described = pa.concat_tables(observations), pa.concat_tables(stations)

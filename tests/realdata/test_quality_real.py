@@ -19,6 +19,7 @@ from forecast.quality.rules import param
 from forecast.quality.validate import Window, validate
 from forecast.sources import infoclimat, wunderground
 from forecast.sources.common import RawFile
+from forecast.sources.registry import recognise_file
 
 pytestmark = pytest.mark.realdata
 PARSERS = {"infoclimat": infoclimat.parse, "wunderground": wunderground.parse}
@@ -32,7 +33,7 @@ def real(shared_raw):
     for f in files:
         content = Path(f.location).read_bytes()
         raw = RawFile(f.name, content, f"raw/{f.name}", hashlib.sha256(content).hexdigest())
-        parsed = PARSERS[f.source](raw)
+        parsed = PARSERS[recognise_file(content, f.name).name](raw)
         observations.append(parsed.observations)
         stations.append(parsed.stations)
     extracted, station_table = pa.concat_tables(observations), pa.concat_tables(stations)

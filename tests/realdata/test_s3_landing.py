@@ -86,7 +86,7 @@ def station_counts_of(mongo_server):
 def test_first_run_from_s3_loads_exactly_4950_documents_per_station(first_run):
     (code, out, err), counts = first_run
     assert (code, err) == (0, "")
-    assert "files: 3 (0 failed)" in out
+    assert "files: 3 (0 failed, 0 ignored)" in out
     assert "extracted 4950, validated 4950, rejected 0" in out
     assert "inserted 4950, updated 0, unchanged 0, failed 0" in out
     assert counts == EXPECTED and sum(counts.values()) == 4950

@@ -27,6 +27,7 @@ LINEAGE = {
     "source_file": "f.xlsx",
     "raw_key": "k",
     "raw_sha256": "s",
+    "content_key": "s",
     "flags": [],
     "parse_errors": [],
     "unit_errors": [],

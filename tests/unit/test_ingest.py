@@ -40,40 +40,48 @@ def landing_file(directory: Path, name: str, content: bytes = CONTENT) -> Landin
     path = directory / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
-    return LandingFile(
-        str(path), "infoclimat" if name.endswith(".json") else "wunderground", path.stat().st_size
-    )
+    return LandingFile(str(path), path.stat().st_size, path.relative_to(directory).as_posix())
 
 
 def stored_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
-def test_discover_finds_json_and_xlsx_in_subdirectories_and_names_the_rest(tmp_path):
+def test_discover_finds_files_and_airbyte_objects_in_subdirectories_and_says_why_not_the_rest(
+    tmp_path,
+):
     for name in (
         "infoclimat.json",
         "2024/10/Weather Underground - Ichtegem, BE.xlsx",
         "UPPER.JSON",
         "notes.txt",
         "data.csv",
+        "la_madeleine/2024_10_08_1728374400000_0.jsonl.gz",
+        "ic/2024_10_08_1728374400000_0.parquet",
+        "ic/2024_10_08_1728374400000_1.avro",
         ".hidden.json",
         ".cache/inside.json",
         "~$Weather Underground - Ichtegem, BE.xlsx",
     ):
         landing_file(tmp_path, name)
     found, ignored = discover(tmp_path)
-    assert [(Path(f.location).relative_to(tmp_path).as_posix(), f.source) for f in found] == [
-        ("2024/10/Weather Underground - Ichtegem, BE.xlsx", "wunderground"),
-        ("UPPER.JSON", "infoclimat"),
-        ("data.csv", "wunderground"),  # CSV export of one workbook sheet
-        ("infoclimat.json", "infoclimat"),
+    assert [f.relative for f in found] == [
+        "2024/10/Weather Underground - Ichtegem, BE.xlsx",
+        "UPPER.JSON",
+        "data.csv",  # CSV export of one workbook sheet, or an Airbyte CSV: its bytes will say
+        "ic/2024_10_08_1728374400000_0.parquet",
+        "ic/2024_10_08_1728374400000_1.avro",  # listed, to be refused with its reason
+        "infoclimat.json",
+        "la_madeleine/2024_10_08_1728374400000_0.jsonl.gz",
     ]
-    assert sorted(ignored) == [
-        ".cache/inside.json",
-        ".hidden.json",
-        "notes.txt",
-        "~$Weather Underground - Ichtegem, BE.xlsx",
-    ]
+    assert all(Path(f.location) == tmp_path / f.relative for f in found)
+    assert dict(ignored) == {
+        ".cache/inside.json": "in a hidden folder",
+        ".hidden.json": "a hidden or temporary file",
+        "notes.txt": dict(ignored)["notes.txt"],
+        "~$Weather Underground - Ichtegem, BE.xlsx": "a hidden or temporary file",
+    }
+    assert dict(ignored)["notes.txt"].startswith("not a type the pipeline reads (.json")
 
 
 def test_discover_of_a_missing_directory_is_a_configuration_error(tmp_path):
@@ -91,7 +99,7 @@ def test_ingest_writes_the_object_under_source_date_and_sha_then_its_index_marke
     record = ingest_file(
         lake, LANDING, landing_file(tmp_path / "landing", "infoclimat.json"), run_id="r1", now=NOW
     )
-    expected_key = f"source=infoclimat/ingest_date=2024-10-08/{SHA}-infoclimat.json"
+    expected_key = f"source=infoclimat/ingest_date=2024-10-08/{SHA}.json"
     assert (record.raw_key, record.sha256, record.size, record.status, record.run_id) == (
         expected_key,
         SHA,
@@ -100,7 +108,9 @@ def test_ingest_writes_the_object_under_source_date_and_sha_then_its_index_marke
         "r1",
     )
     assert stored_files(tmp_path / "raw") == sorted([expected_key, f"_index/sha256={SHA}.json"])
-    assert lake.read_json("raw", index_key(SHA)) == record.to_dict()
+    # the marker says what the content is and where it was first seen; what a name says of it
+    # (its content key) is each landing input's own
+    assert lake.read_json("raw", index_key(SHA)) == record.to_dict() | {"content_key": ""}
 
 
 def test_raw_object_bytes_are_the_landing_bytes(lake, tmp_path):

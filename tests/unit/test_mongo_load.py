@@ -35,7 +35,7 @@ def plan(count: int = 5, offset: float = 0.0):
     rows = [
         dict.fromkeys(MEASUREMENT_KEYS) | {
             "station_id": "07015", "timestamp": T0 + timedelta(hours=i), "temperature": 10.0 + i + offset,
-            "source": "infoclimat", "source_file": "f.json", "raw_key": "k", "raw_sha256": "s",
+            "source": "infoclimat", "source_file": "f.json", "raw_key": "k", "raw_sha256": "s", "content_key": "s",
             "flags": [], "parse_errors": [], "unit_errors": [], "record_index": i,
             "quality_score": 100.0, "quality_rules": [],
         }

@@ -33,6 +33,7 @@ def observations(station_id: str, source: str, *rows: dict) -> list[dict]:
         "source_file": f"{station_id}.file",
         "raw_key": f"raw/{station_id}",
         "raw_sha256": "sha",
+        "content_key": "sha",
         "flags": [],
         "parse_errors": [],
         "unit_errors": [],

@@ -95,8 +95,8 @@ def test_latency_outputs_hold_only_json_types_and_keep_raw_timings():
     assert (budgeted.to_dict()["budget_s"], budgeted.to_dict()["row_cap"]) == (5.0, 1000)
 
 
-def outcome(name: str, error: str | None = None) -> FileOutcome:
-    return FileOutcome(name, "infoclimat", "a" * 64, f"raw/{name}", "ingested", error)
+def outcome(name: str, error: str | None = None, status: str = "parsed") -> FileOutcome:
+    return FileOutcome(name, "infoclimat", "a" * 64, f"raw/{name}", "ingested", error, status)
 
 
 def migrated(failed: int) -> object:
@@ -108,7 +108,10 @@ def migrated(failed: int) -> object:
     ("files", "failed_documents", "state"),
     [
         ((outcome("a"), outcome("b")), 0, "success"),
-        ((), None, "success"),
+        ((), None, "partial"),  # nothing read is not a success
+        ((outcome("a", status="ignored"),), 0, "partial"),
+        ((outcome("a"), outcome("b", status="ignored")), 0, "success"),
+        ((outcome("a", "bad"), outcome("b", status="ignored")), 0, "failed"),
         ((outcome("a"), outcome("b", "bad sheet")), 0, "partial"),
         ((outcome("a"),), 2, "partial"),
         ((), 1, "partial"),

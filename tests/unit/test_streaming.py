@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pytest
 
 from forecast.errors import SourceFormatError
+from forecast.lake.ingest import RawObject
 from forecast.lake.staging import load_staged, stage_raw_file, staged_directory
 from forecast.samples import write_infoclimat_json, write_wunderground_workbook
 from forecast.schema import OBSERVATIONS
@@ -241,6 +242,12 @@ def test_csv_export_chunks_add_up_to_the_one_shot_parse(workbook_file, tmp_path)
 # ------------------------------------------------------------------------------ staging
 
 
+def _record(name: str, raw_key: str, sha256: str) -> RawObject:
+    return RawObject(
+        "infoclimat", name, raw_key, sha256, 0, "", "r", "ingested", content_key=sha256
+    )
+
+
 def test_staging_writes_each_streamed_chunk_and_reads_back_the_one_shot_parse(
     infoclimat_file, tmp_path, monkeypatch
 ):
@@ -248,15 +255,15 @@ def test_staging_writes_each_streamed_chunk_and_reads_back_the_one_shot_parse(
     parsed = infoclimat.parse(_raw(infoclimat_file))
     sha = hashlib.sha256(infoclimat_file.read_bytes()).hexdigest()
     staged, fresh = stage_raw_file(
-        infoclimat_file, root=tmp_path, fingerprint="fp", source="infoclimat",
-        name=JSON_NAME, raw_key=f"raw/{JSON_NAME}", sha256=sha, limits=Limits(),
+        infoclimat_file, root=tmp_path, fingerprint="fp",
+        record=_record(JSON_NAME, f"raw/{JSON_NAME}", sha), limits=Limits(), streams={},
     )  # fmt: skip
     assert fresh and staged.rows == parsed.observations.num_rows
     assert len(staged.chunks) == -(-staged.rows // 16)
     stations = sorted(staged.station_rows)
     back = staged.rows_of(stations)
-    assert back.drop_columns(["raw_sha256"]).equals(
-        parsed.observations.drop_columns(["raw_sha256"])
+    assert back.drop_columns(["raw_sha256", "content_key"]).equals(
+        parsed.observations.drop_columns(["raw_sha256", "content_key"])
     )
     assert staged.stations().equals(parsed.stations)
 
@@ -267,7 +274,7 @@ def test_staging_a_file_that_fails_late_leaves_nothing(infoclimat_file, tmp_path
     path = _cut(infoclimat_file, content[: len(content) - 200], tmp_path)
     root = tmp_path / "work"
     with pytest.raises(SourceFormatError, match="truncated"):
-        stage_raw_file(path, root=root, fingerprint="fp", source="infoclimat", name=JSON_NAME,
-                       raw_key="raw/x", sha256="abc", limits=Limits())  # fmt: skip
+        stage_raw_file(path, root=root, fingerprint="fp", record=_record(JSON_NAME, "raw/x", "abc"),
+                       limits=Limits(), streams={})  # fmt: skip
     assert load_staged(staged_directory(root, "abc", "fp")) is None
     assert list((root / "parsed").iterdir()) == []  # no scratch directory left behind

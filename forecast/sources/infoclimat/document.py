@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import pyarrow as pa
@@ -38,6 +39,7 @@ import pyarrow.compute as pc
 
 from forecast.errors import SourceFormatError
 from forecast.schema import MEASUREMENT_KEYS, OBSERVATIONS, STATIONS, conform
+from forecast.sources import containers
 from forecast.sources.common import (
     Chunks,
     ChunkSink,
@@ -48,6 +50,7 @@ from forecast.sources.common import (
     attach_lineage,
     collect,
 )
+from forecast.sources.containers import DATA, PREFIX, RECORD_IDS, Envelope
 from forecast.sources.json_stream import JsonReader, JsonSyntaxError
 from forecast.sources.limits import DEFAULT_LIMITS, Limits, check_size
 from forecast.sources.streams import BLOCK_SIZE, NotUtf8, TextBlocks
@@ -287,13 +290,20 @@ def _calm(observations: pa.Table) -> pa.Table:
     return observations.append_column("flags", flags)
 
 
-def _finish(observations: pa.Table, source: RawSource) -> pa.Table:
-    """Return canonical columns of records as conformed observations with lineage."""
+def _finish(observations: pa.Table, source: RawSource, envelope: Envelope | None) -> pa.Table:
+    """Return canonical columns of records as conformed observations with lineage (with an
+    Airbyte record's: its line, id and extraction time)."""
+    length = observations.num_rows
     for key in MEASUREMENT_KEYS:
         if key not in observations.column_names:
-            observations = observations.append_column(
-                key, pa.nulls(observations.num_rows, pa.float64())
-            )
+            observations = observations.append_column(key, pa.nulls(length, pa.float64()))
+    if envelope is not None:
+        for name, value, kind in (
+            ("row", envelope.line, pa.int32()),
+            ("record_id", envelope.record_id, pa.string()),
+            ("extracted_at", envelope.extracted_at, pa.timestamp("ms", tz="UTC")),
+        ):
+            observations = observations.append_column(name, constant(value, length, kind))
     return conform(attach_lineage(_calm(observations), source, NAME), OBSERVATIONS)
 
 
@@ -356,7 +366,7 @@ class _Station:
 
     def _queue(self, table: pa.Table) -> None:
         canonical, present = _canonical(table, self.id, self._converted)
-        finished = _finish(canonical, self._parse.source)
+        finished = _finish(canonical, self._parse.source, self._parse.envelope())
         self._converted += table.num_rows
         self._present.update(present)
         self._dated = self._dated or "dh_utc" in table.column_names
@@ -410,9 +420,20 @@ class _StreamParse:
     """
 
     def __init__(
-        self, source: RawSource, chunks: Chunks, chunk_rows: int, replay: int | None = None
+        self,
+        source: RawSource,
+        chunks: Chunks,
+        chunk_rows: int,
+        replay: int | None = None,
+        *,
+        line: int | None = None,
     ) -> None:
         self.source, self.chunks, self.chunk_rows = source, chunks, chunk_rows
+        self.line = line  # an Airbyte record's line: its envelope's fields are kept
+        self.max_bytes = DEFAULT_LIMITS.max_uncompressed_bytes  # a gzip object's content
+        self.envelope_fields: dict[str, Any] = {}
+        self.without_envelope = False  # rows were queued before the envelope was read
+        self._data: Any = None  # _airbyte_data when it is not an object
         self.provided: dict[str, list[str]] = {}
         self.failing = False  # a station failed: the rest is only checked for JSON errors
         self._station_error: SourceFormatError | _Station | None = None
@@ -428,6 +449,16 @@ class _StreamParse:
         )
         self._reader = JsonReader((), self._decoder)
         self.bom = False
+
+    def envelope(self) -> Envelope | None:
+        """The Airbyte record's envelope as read so far (None for a file)."""
+        if self.line is None:
+            return None
+        fields = self.envelope_fields
+        if not any(fields.get(k) for k in RECORD_IDS):
+            self.without_envelope = True
+            return Envelope(self.line)
+        return containers.envelope(fields, self.line, self.source.name)
 
     def station_failed(self, error: SourceFormatError | _Station) -> None:
         if self._station_error is None:
@@ -456,6 +487,56 @@ class _StreamParse:
             reader.finish(0)  # a later byte that is not UTF-8 wins, as when decoding first
             raise
         self.bom = blocks.bom
+
+    def read_record(self, reader: JsonReader, pos: int) -> int:
+        """Read the Airbyte record at ``pos`` (its ``{``) of a JSON Lines text: envelope fields
+        kept, the document under ``_airbyte_data`` or beside them; return where it ends."""
+        self._reader = reader
+        keys, end = reader.members(pos, self._record_member)
+        _refuse_duplicates(keys, self._top)
+        return end
+
+    def _record_member(self, key: str, pos: int) -> int:
+        reader = self._reader
+        if key == DATA:
+            if reader.char(pos) == "{":
+                return self._document(pos)
+            self._data, end = reader.value(pos)
+            return end
+        if key.startswith(PREFIX):
+            self.envelope_fields[key], end = reader.value(pos)
+            return end
+        self._top_is_object = True  # root-level flattening: the document's own member
+        return self._top_member(key, pos)
+
+    def take_document(self, document: Mapping[str, Any]) -> None:
+        """Take a document decoded already (an Airbyte CSV or Parquet record's), member by
+        member as a streamed one is read."""
+        self._top_is_object = True
+        for key, value in document.items():
+            if key == "hourly":
+                self._hourly_is_object = isinstance(value, dict)
+                for member, records in value.items() if self._hourly_is_object else ():
+                    self._hourly_records(member, records)
+            elif key in _KEPT:
+                self._top[key] = value
+
+    def _hourly_records(self, key: str, records: Any) -> None:
+        ordinal = self._ordinal
+        self._ordinal += 1
+        if key in NOT_STATIONS:
+            return
+        if not isinstance(records, list):
+            self.station_failed(
+                SourceFormatError(
+                    "expected a list of records", file=self.source.name, field=f"hourly.{key}"
+                )
+            )
+            return
+        station = _Station(key, ordinal, self)
+        for start in range(0, len(records), self.chunk_rows):
+            station.add(records[start : start + self.chunk_rows])
+        station.finish()
 
     def _document(self, pos: int) -> int:
         reader = self._reader
@@ -527,7 +608,22 @@ class _StreamParse:
         Raises:
             SourceFormatError: wrong shape, unit, records or stations, in that order.
         """
+        stations = self.stations()
+        self.chunks.close()
+        return StreamSummary(stations, drift, self.chunks.handed, tuple(self.provided))
+
+    def stations(self) -> pa.Table:
+        """Run the checks that need the whole document and return its stations.
+
+        Raises:
+            SourceFormatError: wrong shape, unit, records or stations, in that order.
+        """
         file = self.source.name
+        if self._data is not None:
+            raise SourceFormatError(
+                f"the record must be a JSON object, not {type(self._data).__name__}", file=file,
+                field=DATA,
+            )  # fmt: skip
         if not self._top_is_object:
             raise SourceFormatError("top level is not a JSON object", file=file)
         document: dict[str, Any] = {key: self._top[key] for key in ("status", "errors", "stations", "metadata")
@@ -538,12 +634,14 @@ class _StreamParse:
         _check_units(document["metadata"], file)
         error = self._station_error
         if isinstance(error, _Station):
-            _replay(self.source, error, self.chunk_rows)
+            if self.line is None:
+                _replay(self.source, error, self.chunk_rows, self.max_bytes)
+            error = SourceFormatError(
+                "inconsistent record types", file=file, field=f"hourly.{error.id}"
+            )
         if error is not None:
             raise error
-        stations = _station_rows(document, self.provided, file)
-        self.chunks.close()
-        return StreamSummary(stations, drift, self.chunks.handed, tuple(self.provided))
+        return _station_rows(document, self.provided, file)
 
 
 def _refuse_duplicates(keys: list[str], named: Mapping[str, Any]) -> None:
@@ -552,10 +650,10 @@ def _refuse_duplicates(keys: list[str], named: Mapping[str, Any]) -> None:
         raise _Refused(_duplicate([(key, None) for key in keys], named))
 
 
-def _replay(source: RawSource, station: _Station, chunk_rows: int) -> NoReturn:
+def _replay(source: RawSource, station: _Station, chunk_rows: int, max_bytes: int) -> NoReturn:
     """Read ``station``'s records again, whole, and raise what converting them raises."""
     parse = _StreamParse(source, Chunks(lambda _: None, chunk_rows), chunk_rows, station.ordinal)
-    with source.open() as stream:
+    with source.content(max_bytes) as stream:
         parse.read(stream, BLOCK_SIZE)
     station_id, records = parse.replayed or (station.id, [])
     _station_observations(station_id, records, source.name)
@@ -572,44 +670,152 @@ def parse_stream(
     limits: Limits = DEFAULT_LIMITS,
     chunk_rows: int = 20_000,
     block_size: int = BLOCK_SIZE,
+    streams: Mapping[str, str] | None = None,
 ) -> StreamSummary:
-    """Parse an InfoClimat open-data JSON file, handing its observations to ``sink`` in chunks.
+    """Parse InfoClimat open-data JSON, handing its observations to ``sink`` in chunks.
 
-    The chunks, in order, are ``parse``'s observations row for row; each holds at most
-    ``chunk_rows`` rows (one or several stations). The file is read ``block_size`` bytes at a
-    time and at most ``chunk_rows`` records are held as Python objects (see the module notes).
+    A file holds one document; an Airbyte object one per record (the File source emits a whole
+    document as one record), each document's rows with its record's line, id and extraction
+    time. The chunks, in order, are ``parse``'s observations row for row; each holds at most
+    ``chunk_rows`` rows (one or several stations). A file or JSON Lines object is read
+    ``block_size`` bytes at a time and at most ``chunk_rows`` records are held as Python
+    objects, whatever the length of a line (see the module notes); an Airbyte CSV or Parquet
+    record is decoded whole.
 
     Args:
-        source: The object's identity and how to open its bytes.
+        source: The object's identity, container and how to open its bytes.
         sink: Receives each chunk, conformed to ``OBSERVATIONS``, with lineage.
-        limits: Resource limits (only ``max_file_bytes`` applies, to ``source.size``).
+        limits: ``max_file_bytes`` (to ``source.size``) and ``max_uncompressed_bytes`` (a
+            gzip object's content).
         chunk_rows: Most rows in one chunk.
         block_size: Most bytes asked of the stream per read.
+        streams: Not used: InfoClimat documents name their stations.
 
     Returns:
         The stations, drift notes (a removed UTF-8 byte-order mark) and rows handed over.
 
     Raises:
-        SourceFormatError: as ``parse``. It may come after chunks were handed to ``sink``
-            (an error at the end of the file is only found there): discard them.
+        SourceFormatError: as ``parse`` (an Airbyte record's names its line). It may come
+            after chunks were handed to ``sink`` (an error at the end of the file is only found
+            there): discard them.
     """
     check_size(source.name, source.size, limits)
     chunks = Chunks(sink, chunk_rows)
+    if source.container.kind == containers.JSONL:
+        return _json_lines(source, chunks, chunk_rows, block_size, limits)
+    if source.container.airbyte:
+        return _decoded_records(source, chunks, chunk_rows, limits)
     parse = _StreamParse(source, chunks, chunk_rows)
+    parse.max_bytes = limits.max_uncompressed_bytes
+    with _json_errors(source.name), source.content(limits.max_uncompressed_bytes) as stream:
+        parse.read(stream, block_size)
+    return parse.summary((_BOM_NOTE,) if parse.bom else ())
+
+
+@contextmanager
+def _json_errors(file: str) -> Iterator[None]:
+    """Turn what the streamed JSON reading raises into a located ``SourceFormatError``."""
     try:
-        with source.open() as stream:
-            parse.read(stream, block_size)
+        yield
     except NotUtf8 as exc:
-        raise SourceFormatError(f"not valid JSON: not UTF-8 text, {exc}", file=source.name) from exc
+        raise SourceFormatError(f"not valid JSON: not UTF-8 text, {exc}", file=file) from exc
     except JsonSyntaxError as exc:
         ended = " (the content ends early: truncated?)" if exc.at_end else ""
         raise SourceFormatError(
             f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{ended}",
-            file=source.name,
+            file=file,
         ) from exc
     except _Refused as exc:
-        raise SourceFormatError(f"not valid JSON: {exc}", file=source.name) from exc
-    return parse.summary((_BOM_NOTE,) if parse.bom else ())
+        raise SourceFormatError(f"not valid JSON: {exc}", file=file) from exc
+
+
+def _merged(parsed: list[tuple[pa.Table, list[str]]], chunks: Chunks) -> StreamSummary:
+    """The summary of an object's documents: their stations (a station described twice: its
+    last description), every station provided, the rows handed over."""
+    chunks.close()
+    tables = [table for table, _ in parsed]
+    stations = pa.concat_tables(tables) if tables else STATIONS.empty_table()
+    ids = stations.column("station_id").to_pylist()
+    last = sorted({station: index for index, station in enumerate(ids)}.values())
+    provided = tuple(dict.fromkeys(s for _, found in parsed for s in found))
+    return StreamSummary(stations.take(last), (), chunks.handed, provided)
+
+
+def _json_lines(
+    source: RawSource, chunks: Chunks, chunk_rows: int, block_size: int, limits: Limits
+) -> StreamSummary:
+    """Parse an Airbyte JSON Lines object: one document per record, each streamed."""
+    decoder = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    parsed: list[tuple[pa.Table, list[str]]] = []
+    with _json_errors(source.name), source.content(limits.max_uncompressed_bytes) as stream:
+        reader = JsonReader(TextBlocks(stream, block_size), decoder)
+        pos = reader.skip_ws(0)
+        while reader.char(pos) != "":
+            line = reader.line_of(pos)
+            if reader.char(pos) != "{":
+                raise reader.error("Expecting an Airbyte record (a JSON object)", pos)
+            document = _StreamParse(source, chunks, chunk_rows, line=line)
+            pos = reader.skip_ws(document.read_record(reader, pos))
+            parsed.append(_document_stations(document, line))
+    return _merged(parsed, chunks)
+
+
+def _decoded_records(
+    source: RawSource, chunks: Chunks, chunk_rows: int, limits: Limits
+) -> StreamSummary:
+    """Parse an Airbyte CSV or Parquet object: one document per record, decoded whole.
+
+    Raises:
+        SourceFormatError: a Parquet object (refused: its schema gives every record every
+            field, so a station's absent measurements come back as nulls, and which measurements
+            a static station does not report is lost).
+    """
+    if source.container.kind == containers.PARQUET:
+        raise SourceFormatError(
+            "an InfoClimat document in Airbyte's Parquet format is not read: Parquet gives "
+            "every record every field, so which measurements a station does not report "
+            "(absent keys) is lost; choose JSON Lines or CSV as the S3 destination's format",
+            file=source.name,
+        )
+    parsed: list[tuple[pa.Table, list[str]]] = []
+    with source.content(limits.max_uncompressed_bytes) as stream:
+        found = containers.records(
+            stream, source.container, source.name, max_record_bytes=limits.max_file_bytes
+        )
+        for record in found:
+            document = _StreamParse(source, chunks, chunk_rows, line=record.envelope.line)
+            document.envelope_fields.update(_envelope_fields(record.envelope))
+            document.take_document(record.fields)
+            parsed.append(_document_stations(document, record.envelope.line))
+    return _merged(parsed, chunks)
+
+
+def _envelope_fields(envelope: Envelope) -> dict[str, Any]:
+    """The envelope fields that give ``envelope`` back (a decoded record's)."""
+    at = envelope.extracted_at
+    return {
+        RECORD_IDS[0]: envelope.record_id,
+        containers.EXTRACTED_AT[0]: None if at is None else int(at.timestamp() * 1000),
+    }
+
+
+def _document_stations(document: _StreamParse, line: int) -> tuple[pa.Table, list[str]]:
+    """Check one record's document; return its stations and the stations it provided.
+
+    Raises:
+        SourceFormatError: the document's, located at the record's line.
+    """
+    try:
+        stations = document.stations()
+    except SourceFormatError as exc:
+        raise exc.at_row(line) from exc
+    if document.without_envelope:
+        raise SourceFormatError(
+            "the record's data comes before its envelope (_airbyte_raw_id): its rows cannot "
+            "name their record",
+            file=document.source.name, row=line,
+        )  # fmt: skip
+    return stations, list(document.provided)
 
 
 def parse(raw: RawFile, *, limits: Limits = DEFAULT_LIMITS) -> Parsed:

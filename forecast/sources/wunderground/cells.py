@@ -101,19 +101,23 @@ _EMPTY = ("", None)
 
 @dataclass(frozen=True)
 class Day:
-    """One day's cells as read from a worksheet or a CSV export, before any conversion.
+    """One day's cells as read from a worksheet, a CSV export or records, before any conversion.
 
     ``rows[0]`` is the header; ``rows[i]`` (``i >= 1``) is sheet row (or CSV line)
-    ``i + start - 1``: ``start`` is 2 for a whole sheet, more for a later chunk of its rows.
-    ``uncached`` maps a column position to the row numbers of its formula cells without a
-    cached value.
+    ``i + start - 1``: ``start`` is 2 for a whole sheet, more for a later chunk of its rows;
+    records give their lines in ``numbers`` instead. ``uncached`` maps a column position to the
+    row numbers of its formula cells without a cached value. A day whose ``date`` is unknown
+    (records without a readable day) gives rows without a time, each with the ``undated``
+    message.
     """
 
-    name: str  # the sheet name, or the CSV file name's DDMMYY token
-    date: datetime
+    name: str | None  # the sheet name, the CSV file name's DDMMYY token; None for records
+    date: datetime | None
     rows: Sequence[Sequence[object]]
     uncached: Mapping[int, Sequence[int]] = field(default_factory=dict)
     start: int = 2
+    numbers: Sequence[int] | None = None
+    undated: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,11 @@ def _header_key(text: object) -> str:
 _LOOKUP = {alias: key for key, spellings in ALIASES.items() for alias in spellings}
 
 
+def canonical_column(text: object) -> str | None:
+    """Return the canonical column a header cell names (through ``ALIASES``), or None."""
+    return _LOOKUP.get(_header_key(text))
+
+
 def header_matches(header: Sequence[object]) -> bool:
     """Return True when every required column is in ``header`` under one of its ``ALIASES``."""
     found = {_LOOKUP.get(_header_key(text)) for text in header if text not in _EMPTY}
@@ -151,7 +160,7 @@ def header_matches(header: Sequence[object]) -> bool:
 
 
 def _map_header(
-    header: Sequence[object], file: str, sheet: str
+    header: Sequence[object], file: str, sheet: str | None
 ) -> tuple[dict[str, int], list[str]]:
     """Return canonical column -> position, and the named header cells that are not read."""
     lookup = _LOOKUP
@@ -297,6 +306,9 @@ def _local_times(
     """
     times = _time_of_day(cells)
     messages = _time_messages(cells, times, _uncached_mask(day, position, numbers), header)
+    if day.date is None:
+        undated = pa.repeat(pa.scalar(day.undated or "the day is unknown"), len(times))
+        return pa.nulls(len(times), pa.timestamp("ms")), pc.coalesce(undated, messages)
     # The sheet's date at 00:00 as naive microseconds (never via the machine's time zone).
     midnight = pa.scalar((day.date - datetime(1970, 1, 1)) // timedelta(microseconds=1), pa.int64())
     local = (
@@ -343,6 +355,10 @@ def _uncached_messages(
 
 def _data_rows(day: Day) -> tuple[list[int], list[Sequence[object]]]:
     """Return the row numbers and cells of the rows below the header holding anything."""
+    if day.numbers is not None:
+        given = [(n, r) for n, r in zip(day.numbers, day.rows[1:], strict=True)
+                 if any(c not in _EMPTY for c in r)]  # fmt: skip
+        return [n for n, _ in given], [r for _, r in given]
     formula_rows = {row for rows in day.uncached.values() for row in rows}
     shift = day.start - 1
     numbered = [

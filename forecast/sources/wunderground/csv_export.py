@@ -351,11 +351,15 @@ def parse_export(
             field). A bad time is a row's parse error.
     """
     station, token, date = _csv_day(source.name)
-    shape = read_shape(source.open, source.name, token, limits, header_matches, BLOCK_SIZE)
+
+    def content() -> ContextManager[BinaryIO]:
+        return source.content(limits.max_uncompressed_bytes)
+
+    shape = read_shape(content, source.name, token, limits, header_matches, BLOCK_SIZE)
     chunks = Chunks(sink, chunk_rows)
     finish = Finisher(station, source)
     layout: Layout | None = None
-    with source.open() as stream:
+    with content() as stream:
         for start, rows in row_chunks(stream, shape, chunk_rows, BLOCK_SIZE):
             day = Day(token, date, [shape.header, *rows], start=start)
             table, part = day_table(day, source.name)

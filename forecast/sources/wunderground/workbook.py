@@ -277,7 +277,7 @@ def parse_workbook(
     finish = Finisher(station, source)
     layouts: list[tuple[str, Layout]] = []
     with (
-        source.open() as stream,
+        source.content(limits.max_uncompressed_bytes) as stream,
         _seekable(stream) as file,
         _archive(file, source.name, limits) as archive,
         _open(file, source.name) as workbook,
@@ -288,7 +288,7 @@ def parse_workbook(
             day, notes = _read_day(workbook, archive, parts, name_and_date, source.name, limits)
             drift += notes
             table, layout = day_table(day, source.name)
-            layouts.append((day.name, layout))
+            layouts.append((name_and_date[0], layout))
             if table.num_rows:
                 chunks.add(finish(table))
     chunks.close()
