@@ -136,10 +136,7 @@ def ignored_records(ignored: list[Ignored], landing: str, run_id: str) -> list[R
     """The records of the landing names the run does not read: each kept with why."""
     now = datetime.now(UTC)
     base = landing.rstrip("/")
-    return [
-        ingest.ignored(name, f"{base}/{name}", run_id, now, why)
-        for name, why in ignored
-    ]
+    return [ingest.ignored(name, f"{base}/{name}", run_id, now, why) for name, why in ignored]
 
 
 def api_records(
