@@ -12,6 +12,7 @@ from tasks.ingest import (
     discover_landing,
     fetch_infoclimat,
     ignored_records,
+    landing_records,
     plan_api_requests,
     quarantined_sources,
 )
@@ -46,7 +47,7 @@ def ingest(params: RunParams, run_id: str) -> list[RawObject]:
         for r in requests
     ]
     return (
-        [c.result() for c in copies]
+        landing_records(landing_files, copies, run_id)
         + api_records(requests, fetches, params.infoclimat_url, run_id)
         + ignored_records(ignored, params.landing or "", run_id)
     )

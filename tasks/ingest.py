@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
-from forecast.errors import ConfigurationError
+from forecast.errors import ConfigurationError, one_line
 from forecast.lake import ingest, zones
 from forecast.lake.ingest import RawObject
 from forecast.lake.landing import Ignored, LandingConfig, LandingFile
@@ -137,6 +137,27 @@ def ignored_records(ignored: list[Ignored], landing: str, run_id: str) -> list[R
     now = datetime.now(UTC)
     base = landing.rstrip("/")
     return [ingest.ignored(name, f"{base}/{name}", run_id, now, why) for name, why in ignored]
+
+
+def landing_records(
+    files: list[LandingFile], futures: list[PrefectFuture[RawObject]], run_id: str
+) -> list[RawObject]:
+    """Wait for the landing copies; one that failed (after its retries) becomes a refused record
+    carrying its error, so one object that cannot be read never stops the others."""
+    records = []
+    for file, future in zip(files, futures, strict=True):
+        future.wait()
+        result = future.state.result(raise_on_failure=False)
+        if isinstance(result, RawObject):
+            records.append(result)
+        else:
+            error = f"cannot be read: {one_line(result) if isinstance(result, BaseException) else result}"
+            records.append(
+                ingest.refused(
+                    file.relative or file.name, file.location, run_id, datetime.now(UTC), error
+                )
+            )
+    return records
 
 
 def api_records(

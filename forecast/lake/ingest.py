@@ -33,7 +33,7 @@ from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from forecast.errors import DataContractError, SourceFormatError, TransientError
+from forecast.errors import DataContractError, SourceFormatError, TransientError, one_line
 from forecast.lake.landing import Landing, LandingFile, LocalLanding
 from forecast.lake.store import Lake
 from forecast.sources import containers, registry
@@ -231,6 +231,9 @@ def ingest_file(
     is left as it is and the record says why.
     """
     where = Landed(file.location, file.relative)
+    name = file.relative or file.name
+    if file.refusal is not None:  # a link, or not a regular file: never read
+        return refused(name, file.location, run_id, now, file.refusal)
     if file.size > max_bytes:  # the listing's size: refused without being read
         return refused(
             file.name, file.location, run_id, now, too_large(file.size, max_bytes), size=file.size
@@ -239,7 +242,11 @@ def ingest_file(
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="landing-") as spool:
         local = Path(spool) / "content"
-        landing.download(file, local)
+        try:
+            landing.download(file, local)
+        except OSError as exc:  # this file alone: a permission, gone since the listing
+            error = f"cannot be read: {one_line(exc)}"
+            return refused(name, file.location, run_id, now, error, size=file.size)
         size = local.stat().st_size
         if size > max_bytes:  # grew since it was listed
             return refused(

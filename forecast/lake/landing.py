@@ -11,10 +11,12 @@ prefect-aws credentials block), so this module never constructs clients.
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from forecast.errors import ConfigurationError, TransientError
 from forecast.lake.store import _error_code, _is_transient
@@ -33,11 +35,13 @@ class LandingConfig:
 
 @dataclass(frozen=True)
 class LandingFile:
-    """An object waiting in a landing area: where it is, its size, its path below the landing."""
+    """An object waiting in a landing area: where it is, its size, its path below the landing;
+    ``refusal`` says why it must not be read (a link, not a regular file), if so."""
 
     location: str  # a local path or s3://bucket/key
     size: int = 0
     relative: str = ""
+    refusal: str | None = None
 
     @property
     def name(self) -> str:
@@ -75,36 +79,99 @@ class Landing(Protocol):
 
 
 class LocalLanding:
-    """A landing directory on this machine."""
+    """A landing directory on this machine.
+
+    Nothing outside it is ever read: a symbolic link (to a file or a folder) is listed as
+    refused, never followed, and so is anything that is not a regular file (a FIFO, a device, a
+    socket); a file is opened without following a link put in its place since the listing
+    (``O_NOFOLLOW``), and only below the landing's real path.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.uri = str(directory)
 
     def list(self) -> tuple[list[LandingFile], list[Ignored]]:
-        """Return the objects under the directory (recursively) and the other names, with why."""
+        """Return the objects under the directory (recursively, links not followed), the refused
+        ones with their reason, and the other names, with why."""
         if not self.directory.is_dir():
             raise ConfigurationError(
                 f"landing directory {self.uri!r} does not exist or is not a directory"
             )
         found: list[LandingFile] = []
         ignored: list[Ignored] = []
-        for path in sorted(p for p in self.directory.rglob("*") if p.is_file()):
-            relative = path.relative_to(self.directory).as_posix()
-            reason = why_ignored(relative)
-            if reason is not None:
-                ignored.append((relative, reason))
-            else:
-                found.append(LandingFile(str(path), path.stat().st_size, relative))
-        return found, ignored
+        unlisted: list[OSError] = []
+        for folder, folders, names in os.walk(self.directory, onerror=unlisted.append):
+            for name in sorted([*folders, *names]):
+                path = Path(folder) / name
+                relative = path.relative_to(self.directory).as_posix()
+                refusal = _not_a_file(path, name in folders)
+                if refusal is not None:
+                    found.append(LandingFile(str(path), 0, relative, refusal))
+                elif name in names:
+                    reason = why_ignored(relative)
+                    if reason is not None:
+                        ignored.append((relative, reason))
+                    else:
+                        found.append(LandingFile(str(path), path.lstat().st_size, relative))
+        for error in unlisted:
+            where = Path(str(error.filename)).relative_to(self.directory).as_posix()
+            found.append(
+                LandingFile(
+                    str(error.filename),
+                    0,
+                    where,
+                    f"a folder that cannot be listed: {error.strerror}",
+                )
+            )
+        return sorted(found, key=lambda f: f.relative), ignored
 
     def read(self, file: LandingFile) -> bytes:
         """Return the file's bytes."""
-        return Path(file.location).read_bytes()
+        with self._open(file) as handle:
+            return handle.read()
 
     def download(self, file: LandingFile, target: Path) -> None:
-        """Copy the file to ``target`` (streamed, in bounded blocks)."""
-        shutil.copyfile(file.location, target)
+        """Copy the file to ``target`` (streamed, in bounded blocks).
+
+        Raises:
+            OSError: the file cannot be read (a permission, a link put in its place, gone).
+        """
+        with self._open(file) as handle, target.open("wb") as out:
+            shutil.copyfileobj(handle, out, 1024 * 1024)
+
+    def _open(self, file: LandingFile) -> BinaryIO:
+        path = Path(file.location)
+        root = os.path.realpath(self.directory)
+        if os.path.commonpath([os.path.realpath(path.parent), root]) != root:
+            raise PermissionError(f"{file.relative!r} is not below the landing {self.uri!r}")
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        handle = os.fdopen(descriptor, "rb")
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            handle.close()
+            raise PermissionError(f"{file.relative!r} is not a regular file")
+        return handle
+
+
+def _not_a_file(path: Path, folder: bool) -> str | None:
+    """Why a landing entry is refused unread (a link, or not a regular file), or None."""
+    if path.is_symlink():
+        target = path.readlink()
+        kind = "folder" if folder or path.is_dir() else "file"
+        return f"a symbolic link (to {kind} {str(target)!r}): not read, the landing's objects are read only as themselves"
+    if folder:
+        return None
+    mode = path.lstat().st_mode
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((label for test, label in _SPECIAL if test(mode)), "special file")
+    return f"not a regular file (a {kind}): not read"
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)  # fmt: skip
 
 
 class S3Landing:
@@ -147,11 +214,21 @@ class S3Landing:
             raise _translate(exc, f"reading {file.location}") from exc
 
     def download(self, file: LandingFile, target: Path) -> None:
-        """Copy the object to ``target`` (a streamed, multipart-capable download)."""
+        """Copy the object to ``target`` (a streamed, multipart-capable download).
+
+        Raises:
+            TransientError: worth retrying.
+            OSError: this object cannot be read (access denied, gone since the listing).
+        """
         key = file.location.removeprefix(f"s3://{self.bucket}/")
         try:
             self.client.download_file(self.bucket, key, str(target))
         except Exception as exc:
+            code = _error_code(exc)
+            if code in {"AccessDenied", "403"}:
+                raise PermissionError(f"reading {file.location} was refused: {code}") from exc
+            if code in {"NoSuchKey", "404"}:
+                raise FileNotFoundError(f"{file.location} is gone since it was listed") from exc
             raise _translate(exc, f"reading {file.location}") from exc
 
 
