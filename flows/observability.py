@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,6 +67,69 @@ def emit_run_metrics(status: RunStatus, latency: LatencyReport | None = None) ->
     lines = emf_lines(status, metric_context(), latency)
     sys.stdout.write("".join(f"{line}\n" for line in lines))
     sys.stdout.flush()
+
+
+DEBUG_VARIABLE = "FORECAST_DEBUG"
+
+
+class _WithoutTraceback(logging.Formatter):
+    """A console formatter that writes a record's message without its traceback."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self._inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not (record.exc_info or record.exc_text or record.stack_info):
+            return self._inner.format(record)
+        bare = logging.makeLogRecord(record.__dict__)
+        bare.exc_info = bare.exc_text = bare.stack_info = None
+        return self._inner.format(bare)
+
+
+@contextmanager
+def quiet_tracebacks() -> Iterator[None]:
+    """Keep tracebacks off the terminal while a command runs, unless ``FORECAST_DEBUG=1``.
+
+    A failing task logs its exception with its traceback (Prefect's task engine, pymongo's
+    retries): on a terminal that was hundreds of lines before the command's one-line reason.
+    The console handlers write each record's message only; the records themselves are untouched,
+    so the run's logs in the Prefect API (and ``FORECAST_DEBUG=1`` on the terminal) keep them.
+    """
+    if os.environ.get(DEBUG_VARIABLE) or "prefect.logging.handlers" not in sys.modules:
+        yield
+        return
+    swapped = []
+    for handler in _console_handlers():
+        if isinstance(handler.formatter, JsonFormatter):
+            continue  # JSON lines go to a log shipper: the traceback is a field, not a flood
+        swapped.append((handler, handler.formatter))
+        handler.setFormatter(_WithoutTraceback(handler.formatter))
+    try:
+        yield
+    finally:
+        for handler, formatter in swapped:
+            handler.setFormatter(formatter)  # type: ignore[arg-type]
+
+
+def _console_handlers() -> list[logging.Handler]:
+    """The handlers that write to the terminal (Prefect's console handlers, JSON or not)."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]  # fmt: skip
+    found = []
+    for logger in loggers:
+        for handler in logger.handlers:
+            console = isinstance(handler, PrefectConsoleHandler) or (
+                type(handler) is logging.StreamHandler
+                and handler.stream in (sys.stderr, sys.stdout)
+            )
+            if console and handler not in found:
+                found.append(handler)
+    return found
 
 
 def json_logs_requested() -> bool:

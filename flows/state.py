@@ -49,6 +49,8 @@ def apply_defaults() -> dict[str, str]:
     home = forecast_home()
     os.environ.setdefault("FORECAST_HOME", str(home))
     os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
+    for variable in ("FORECAST_HOME", "PREFECT_HOME"):  # Prefect creates no parent folder
+        Path(os.environ[variable]).expanduser().mkdir(parents=True, exist_ok=True)
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     return {

@@ -124,3 +124,11 @@ class DirectoryFS:
 def without_progress(stderr: str) -> str:
     """Return ``forecast run``'s stderr without its progress lines (``stage <name>: ...``)."""
     return "\n".join(line for line in stderr.splitlines() if not line.startswith("stage "))
+
+
+def station_counts_of_uri(uri: str, database: str) -> dict[str, int]:
+    """Documents per station in ``database`` of the MongoDB at ``uri``."""
+    with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
+        collection = client[database]["weather_measurements"]
+        pipeline = [{"$group": {"_id": "$station.id", "n": {"$sum": 1}}}]
+        return {row["_id"]: row["n"] for row in collection.aggregate(pipeline)}

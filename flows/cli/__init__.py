@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from flows.cli.common import EXIT_FAILED, write
+from flows.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError, write
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,13 +40,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_defaults()  # before anything imports Prefect: the Makefile's FORECAST_HOME and PREFECT_HOME
     from pydantic import ValidationError
 
-    from flows.observability import use_json_logs
+    from flows.ephemeral import ephemeral_api_dies_with_this_process
+    from flows.observability import quiet_tracebacks, use_json_logs
     from forecast.errors import ForecastError
 
     use_json_logs()  # FORECAST_LOG_FORMAT=json: every console handler writes JSON lines
     args = parser().parse_args(argv)
     try:
-        return int(args.handler(args))
+        with quiet_tracebacks(), ephemeral_api_dies_with_this_process():
+            return int(args.handler(args))
+    except UsageError as exc:  # argparse's own: one line, exit 2
+        write(sys.stderr, f"forecast {args.command}: error: {exc}")
+        return EXIT_USAGE
     except (ForecastError, ValidationError, OSError) as exc:
         return _fail(args, exc)
     except Exception as exc:  # top of the CLI: any other failure is still reported in one line

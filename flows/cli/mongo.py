@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from flows.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    add_mongo_uri,
+    mongo_uri,
     positive,
     write,
 )
@@ -27,8 +29,9 @@ def _mongo_target(args: argparse.Namespace) -> MongoTarget:
 
     from forecast.mongo import MongoTarget
 
-    if args.mongo_uri:
-        target = MongoTarget(uri=args.mongo_uri)
+    uri = mongo_uri(args)
+    if uri:
+        target = MongoTarget(uri=uri)
     else:
         from tasks.config import load_mongo
 
@@ -118,9 +121,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     latency.add_argument("--iterations", type=positive, default=5)
     for sub, handler in ((crud, _crud_check), (latency, _latency)):
-        where = sub.add_mutually_exclusive_group()
-        where.add_argument("--mongo-uri", help="use this MongoDB instead of the block's")
-        where.add_argument("--mongo-block", default=MONGO_BLOCK)
+        add_mongo_uri(sub, "use this MongoDB instead of the block's")
+        sub.add_argument("--mongo-block", default=MONGO_BLOCK)
         sub.add_argument("--database", help="database (default: the block's, or forecast_2_0)")
         sub.add_argument("--json", action="store_true", help="print the report as JSON")
         sub.set_defaults(handler=handler)

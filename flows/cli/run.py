@@ -15,7 +15,10 @@ from flows.cli.common import (
     EXIT_HELD,
     EXIT_OK,
     EXIT_PARTIAL,
+    UsageError,
+    add_mongo_uri,
     day,
+    mongo_uri,
     write,
 )
 
@@ -86,7 +89,7 @@ def _summary(status: RunStatus) -> str:
 def _execute(params: RunParams, mongo_uri: str | None) -> int:
     """Run the pipeline, print its summary and return the exit code of its state."""
     from blocks.local import save_mongo
-    from blocks.names import CLI_MONGO_BLOCK
+    from blocks.names import cli_mongo_block
     from flows.observability import json_logs_requested
     from flows.pipeline import forecast_pipeline
     from forecast.errors import RejectionThresholdExceeded, RunFailed
@@ -94,9 +97,12 @@ def _execute(params: RunParams, mongo_uri: str | None) -> int:
     from forecast.run.reports import RunStatus
 
     if mongo_uri:
-        # The URI goes into a block (stored as a secret), never into flow parameters or logs.
-        save_mongo(mongo_uri, CLI_MONGO_BLOCK)
-        params = params.model_copy(update={"mongo_block": CLI_MONGO_BLOCK})
+        # The URI goes into a block (stored as a secret), never into flow parameters or logs:
+        # a block of its own per target, so a concurrent run given another URI cannot rewrite it
+        # between this save and the run's reads.
+        block = cli_mongo_block(mongo_uri)
+        save_mongo(mongo_uri, block)
+        params = params.model_copy(update={"mongo_block": block})
     # Stage and counter lines on stderr, unless stderr carries JSON logs only (a log shipper
     # reads it); the load's per-partition log lines and progress artifact remain.
     reporter = (
@@ -129,7 +135,8 @@ def _local_run_settings() -> Iterator[None]:
     so that a server can tell a crashed run from a slow one, and this server lives and dies with
     this process. Each flow and subflow otherwise waits up to a second on exit for its heartbeat
     thread (Prefect 3.8 sleeps in one-second steps), about 5 s per run. Runs of a deployment
-    against a real server keep their heartbeats.
+    against a real server keep their heartbeats. (The ephemeral API server itself dies with this
+    process, however it ends: ``flows.ephemeral``, set up by ``main``.)
     """
     from prefect.settings import (
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
@@ -162,12 +169,11 @@ def _reconciled(migration: dict[str, object]) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from flows.params import RunParams
 
     landing = (
         args.landing if args.landing.startswith("s3://") else str(Path(args.landing).resolve())
     )
-    params = RunParams(
+    params = run_params(
         landing=landing, start=args.start, end=args.end, lake_block=args.lake_block,
         mongo_block=args.mongo_block, latency_iterations=args.latency_iterations,
         aws_block=args.aws_block, s3_endpoint_url=args.s3_endpoint_url, max_file_bytes=args.max_file_bytes,
@@ -176,7 +182,26 @@ def _run(args: argparse.Namespace) -> int:
         force=args.force, latency_budget_s=args.latency_budget, work_dir=args.work_dir,
         max_rows_per_sheet=args.max_rows_per_sheet, wu_streams=dict(args.wu_stream or []),
     )  # fmt: skip
-    return _execute(params, args.mongo_uri)
+    return _execute(params, mongo_uri(args))
+
+
+def run_params(**values: object) -> RunParams:
+    """The run's parameters, a value they refuse (``end`` before ``start``) a usage error.
+
+    Raises:
+        UsageError: the first refusal, in one line.
+    """
+    from pydantic import ValidationError
+
+    from flows.params import RunParams
+
+    try:
+        return RunParams(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "__root__")
+        message = str(first.get("msg", exc)).removeprefix("Value error, ")
+        raise UsageError(f"{where}: {message}" if where else message) from None
 
 
 def _stream_station(text: str) -> tuple[str, str]:
@@ -214,7 +239,7 @@ def _requeue(args: argparse.Namespace) -> int:
             lake_block=args.lake_block, mongo_block=args.mongo_block,
             max_rejection_rate=args.max_rejection_rate,
         )  # fmt: skip
-        codes.append(_execute(params, args.mongo_uri))
+        codes.append(_execute(params, mongo_uri(args)))
     return max(codes)
 
 
@@ -234,9 +259,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "--start", type=date.fromisoformat, help="first UTC date, YYYY-MM-DD (inclusive)"
     )
     run.add_argument("--end", type=date.fromisoformat, help="last UTC date, YYYY-MM-DD (inclusive)")
-    run.add_argument(
-        "--mongo-uri", help="load into this MongoDB instead of the forecast-mongo block's"
-    )
+    add_mongo_uri(run, "load into this MongoDB instead of the forecast-mongo block's")
     run.add_argument("--lake-block", default=LAKE_BLOCK)
     run.add_argument("--mongo-block", default=MONGO_BLOCK)
     run.add_argument("--latency-iterations", type=int, default=5)
@@ -295,7 +318,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "--max-rejection-rate", type=float, default=DEFAULT_MAX_REJECTION_RATE,
         help="threshold for the replay (raise it to release held partitions knowingly)",
     )  # fmt: skip
-    requeue.add_argument("--mongo-uri", help="load into this MongoDB instead of the block's")
+    add_mongo_uri(requeue, "load into this MongoDB instead of the block's")
     requeue.add_argument("--lake-block", default=LAKE_BLOCK)
     requeue.add_argument("--mongo-block", default=MONGO_BLOCK)
     requeue.set_defaults(handler=_requeue)

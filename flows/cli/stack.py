@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from flows.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    add_mongo_uri,
     home,
+    mongo_uri,
     write,
 )
 
@@ -24,7 +26,7 @@ def _setup(args: argparse.Namespace) -> int:
     from forecast.localstack import LocalMongo
 
     state = home()
-    uri = args.mongo_uri
+    uri = mongo_uri(args)
     if uri is None:
         uri = LocalMongo(state, port=args.port).start()
         write(
@@ -119,7 +121,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     setup = commands.add_parser(
         "setup", help="start the local MongoDB (unless --mongo-uri) and save the local blocks"
     )
-    setup.add_argument("--mongo-uri", help="use this MongoDB instead of starting the local one")
+    add_mongo_uri(setup, "use this MongoDB instead of starting the local one")
     setup.add_argument("--port", type=int, default=DEFAULT_PORT)
     setup.set_defaults(handler=_setup)
 

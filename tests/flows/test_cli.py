@@ -34,17 +34,8 @@ def test_mongo_uri_password_never_reaches_stdout_or_stderr(tmp_path, stack, caps
         monkeypatch.setattr(task, "retry_delay_seconds", [0, 0, 0])  # retried, without waiting
     params = stack(tmp_path)
     uri = f"mongodb://reader:hunter2@127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=200"
-    code = main(
-        [
-            "run",
-            "--landing",
-            str(tmp_path),
-            "--lake-block",
-            params.lake_block,
-            "--mongo-uri",
-            uri,
-        ]
-    )
+    monkeypatch.setenv("FORECAST_MONGO_URI", uri)
+    code = main(["run", "--landing", str(tmp_path), "--lake-block", params.lake_block])
     out, err = capsys.readouterr()
     assert code == 1
     assert "hunter2" not in out + err and "***" in err

@@ -167,9 +167,12 @@ def test_cli_crud_check_json(target, capsys):
     assert code == 0 and document["ok"] is True and document["database"] == target.database
 
 
-def test_cli_crud_check_of_an_unreachable_server_fails_in_one_line_without_the_password(capsys):
+def test_cli_crud_check_of_an_unreachable_server_fails_in_one_line_without_the_password(
+    capsys, monkeypatch
+):
     uri = f"mongodb://u:hunter2@127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=200"
-    code = main(["crud-check", "--mongo-uri", uri])
+    monkeypatch.setenv("FORECAST_MONGO_URI", uri)
+    code = main(["crud-check"])
     out, err = capsys.readouterr()
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "unreachable" in err and "***" in err

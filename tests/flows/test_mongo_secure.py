@@ -89,9 +89,10 @@ def test_the_load_works_through_an_authenticated_tls_uri(secure):
     assert PASSWORD not in repr(target) and ESCAPED not in target.display
 
 
-def test_a_wrong_password_fails_without_printing_it(secure, capsys):
-    uri = _uri(*secure, password="wrong-pw%21")
-    code = main(["crud-check", "--mongo-uri", uri, "--database", "secure_db"])
+def test_a_wrong_password_fails_without_printing_it(secure, capsys, tmp_path):
+    uri_file = tmp_path / "uri"
+    uri_file.write_text(_uri(*secure, password="wrong-pw%21") + "\n")
+    code = main(["crud-check", "--mongo-uri-file", str(uri_file), "--database", "secure_db"])
     out, err = capsys.readouterr()
     assert code == 1
     assert "wrong-pw" not in out + err
@@ -99,8 +100,9 @@ def test_a_wrong_password_fails_without_printing_it(secure, capsys):
     assert "mongodb://***@127.0.0.1" in err and len(err.strip().splitlines()) == 1
 
 
-def test_crud_check_passes_over_tls_with_credentials(secure, capsys):
-    code = main(["crud-check", "--mongo-uri", _uri(*secure), "--database", "secure_db"])
+def test_crud_check_passes_over_tls_with_credentials(secure, capsys, monkeypatch):
+    monkeypatch.setenv("FORECAST_MONGO_URI", _uri(*secure))
+    code = main(["crud-check", "--database", "secure_db"])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "all steps ok" in out and ESCAPED not in out + err and PASSWORD not in out + err

@@ -77,11 +77,11 @@ def test_a_run_with_a_sentinel_password_writes_json_logs_and_emf_and_never_the_p
     env = {
         **os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_LEVEL": "INFO",
         "FORECAST_LOG_FORMAT": "json", "FORECAST_ENVIRONMENT": "observability-test",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(ROOT), "FORECAST_MONGO_URI": _uri(auth_port),
     }  # fmt: skip
     env.pop("PREFECT_LOGGING_SETTINGS_PATH", None)  # forecast run chooses it (JSON requested)
     command = [sys.executable, "-m", "flows.cli", "run", "--landing", str(landing),
-               "--lake-block", params.lake_block, "--mongo-uri", _uri(auth_port),
+               "--lake-block", params.lake_block,
                "--work-dir", str(tmp_path / "work"), "--latency-budget", "2"]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     out, err = result.stdout, result.stderr

@@ -113,7 +113,9 @@ def test_a_long_file_name_is_stored_and_poisons_no_later_run(shared_raw, tmp_pat
     assert counts == REAL_COUNTS and "files: 4 (0 failed, 0 ignored)" in out
     stored = [p for p in (run.lake / "raw").rglob("*") if p.is_file()]
     assert max(len(p.name) for p in stored) < 100  # bounded keys; the name is in the manifest
-    assert any(long_name in p.read_text() for p in (run.lake / "raw" / "_manifests").rglob("*.json"))
+    assert any(
+        long_name in p.read_text() for p in (run.lake / "raw" / "_manifests").rglob("*.json")
+    )
     code, _, counts = run(landing, "--force")
     assert code == 0 and counts == REAL_COUNTS
 
