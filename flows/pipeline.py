@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from prefect import flow
 from prefect.runtime import flow_run
+from prefect.states import Completed, State
 
 from flows.handoff import hand_off
 from flows.ingest import ingest
@@ -28,13 +30,25 @@ def forecast_pipeline(params: RunParams) -> RunStatus:
     A stage that raises leaves the run's status (failed, where, why, what was loaded) before
     the run fails. Fails too (after loading and reporting everything else) when station-days
     exceed the rejection threshold; those are held in rejected/ for ``forecast requeue``.
-    Each block is loaded once per run.
+    Each block is loaded once per run. A partial run ends in the state ``Partial`` (``partial``);
+    a call still returns its status (Prefect returns a returned state's data).
     """
     with blocks_of_this_run():
-        return _pipeline(params)
+        return cast(RunStatus, _pipeline(params))
 
 
-def _pipeline(params: RunParams) -> RunStatus:
+def partial(status: RunStatus) -> State[RunStatus]:
+    """A partial run's final state: Completed in type (its data is loaded and reported) but named
+    ``Partial``, so its event is ``prefect.flow-run.Partial``: nothing that waits for a Completed
+    run (the "no completed run in 8 days" automation) counts it, and the UI says what it was."""
+    document = status.to_dict()
+    why = status.reason or f"{document['files_failed']} input(s) failed"
+    if status.migration.get("failed"):
+        why += f", {status.migration['failed']} document(s) refused"
+    return Completed(data=status, name="Partial", message=f"partial: {why}")
+
+
+def _pipeline(params: RunParams) -> RunStatus | State[RunStatus]:
     """The run, stage by stage (see ``forecast_pipeline``)."""
     use_json_logs()  # FORECAST_LOG_FORMAT=json without the logging settings file
     started_at = datetime.now(UTC)
@@ -80,6 +94,7 @@ def _pipeline(params: RunParams) -> RunStatus:
     emit_run_metrics(status, loaded.latency)  # a failed stage emits its own (RunTracker)
     if status.held:
         raise RejectionThresholdExceeded(status.held, status)
-    if status.status == "success":
-        clean_work(str(run_directory(params.work_dir, run.run_id)))
+    if status.status != "success":
+        return partial(status)
+    clean_work(str(run_directory(params.work_dir, run.run_id)))
     return status

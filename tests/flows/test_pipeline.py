@@ -181,3 +181,18 @@ def test_a_relative_window_is_resolved_once_at_the_start_of_the_run(stack, landi
     # the demo inputs are from 2024: all of them are outside a window ending today
     assert status.quality["records_outside_window"] == sum(DEMO_COUNTS.values())
     assert status.migration["input"] == 0
+
+
+def test_a_partial_run_ends_in_a_partial_state_no_completed_run_automation_counts(stack, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    state = forecast_pipeline(stack(empty), return_state=True)
+    assert (state.type.value, state.name) == (
+        "COMPLETED",
+        "Partial",
+    )  # event prefect.flow-run.Partial
+    assert (
+        state.message
+        == "partial: nothing to read: the landing held no object and no API response came"
+    )
+    assert state.result().status == "partial"
