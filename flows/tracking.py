@@ -8,6 +8,7 @@ the original error, so the flow run fails with its report in place.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,5 +63,9 @@ class RunTracker:
             stages=self.clock.stages,
         )  # fmt: skip
         emit_run_metrics(status)  # first: the metrics do not depend on the lake being reachable
-        publish_failure(status, self.params.lake_block)
+        try:
+            publish_failure(status, self.params.lake_block)
+        except Exception as unwritten:  # the cause stays the stage's; the report's failure is said
+            status = dataclasses.replace(status, report_error=one_line(unwritten))
+            cause = f"{cause}; its run report could not be written either: {one_line(unwritten)}"
         return RunFailed(f"failed in {name}: {cause}", status, name)

@@ -57,6 +57,8 @@ def publish_quality_page(
     page = quality_html.quality_page(
         checked.quality, data, staged.stations(), run_id=run_id, window=window
     ).encode()
+    if not lake.exists("reports", quality_html.PLOTLY_ASSET):  # one copy for every page
+        lake.write_new("reports", quality_html.PLOTLY_ASSET, quality_html.plotly_asset())
     key = quality_page_key(run_id)
     lake.write("reports", key, page)
     lake.write("reports", "latest/quality.html", page)

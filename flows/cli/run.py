@@ -48,7 +48,10 @@ def _failed_summary(status: RunStatus) -> str:
         )
     else:
         lines.append("  mongo before the failure: nothing loaded")
-    lines.append(f"  status: reports/run={status.run_id}/pipeline_status.json")
+    if status.report_error:
+        lines.append(f"  status: NOT WRITTEN ({status.report_error})")
+    else:
+        lines.append(f"  status: reports/run={status.run_id}/pipeline_status.json")
     return "\n".join(lines)
 
 

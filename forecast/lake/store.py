@@ -137,6 +137,20 @@ class LocalZone(BlockZone):
     def exists(self, key: str) -> bool:
         return (self.root / key).is_file()
 
+    def write(self, key: str, content: bytes) -> None:
+        """Write (or replace) the object atomically: a temporary file beside it, then a rename,
+        so a reader (or a full disk) never sees half of it."""
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as handle:
+            temporary = Path(handle.name)
+        try:
+            temporary.write_bytes(content)
+            temporary.replace(target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
     def put_file(self, key: str, path: Path) -> None:
         target = self.root / key
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,11 @@ Three kinds of chart, each from data that stays small whatever the run's size:
   (evenly spaced in time beyond that; the legend says how many were flagged and shown).
 
 The series are reduced one partition's validated file at a time (``chart_files``): only the
-buckets, the per-day counts and the capped flagged readings are kept. The page embeds
-plotly.js, so it opens offline (from S3 or a file) and needs no network.
+buckets, the per-day counts and the capped flagged readings are kept. The page loads plotly.js
+from one shared copy in the reports zone (``PLOTLY_ASSET``, written once by the first run that
+needs it), by a path relative to the page (``../assets/plotly-<version>.min.js``): a page is
+~100 KB, not 5 MB, and still opens offline beside its zone, locally or copied from S3
+(``aws s3 sync s3://<reports>/ .``), with no network.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import plotly
 import plotly.graph_objects as go
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from forecast.quality.completeness import Completeness, StationCompleteness
@@ -491,8 +496,20 @@ def charted_stations(report: QualityReport, limit: int = MAX_STATION_CHARTS) -> 
     return [s.station_id for s in ordered[:limit]]
 
 
-def _div(figure: go.Figure, div_id: str, first: bool) -> str:
-    return str(figure.to_html(full_html=False, include_plotlyjs=first, div_id=div_id,
+PLOTLY_ASSET = f"assets/plotly-{plotly.__version__}.min.js"
+"""Where the reports zone keeps the one plotly.js the pages load (its version in the name)."""
+PLOTLY_SOURCE = f"../{PLOTLY_ASSET}"
+"""The plotly.js of a page at ``<zone>/<folder>/quality.html`` (``run=<id>/``, ``latest/``)."""
+
+
+def plotly_asset() -> bytes:
+    """The plotly.js bundle the pages load (``PLOTLY_ASSET``), from the installed plotly."""
+    return get_plotlyjs().encode()
+
+
+def _div(figure: go.Figure, div_id: str, first: bool, plotly_source: str) -> str:
+    include = plotly_source if first else False
+    return str(figure.to_html(full_html=False, include_plotlyjs=include, div_id=div_id,
                               config=_CONFIG))  # fmt: skip
 
 
@@ -510,9 +527,16 @@ _STYLE = (
 
 
 def quality_page(
-    report: QualityReport, data: ChartData, stations: pa.Table, *, run_id: str, window: Window
+    report: QualityReport,
+    data: ChartData,
+    stations: pa.Table,
+    *,
+    run_id: str,
+    window: Window,
+    plotly_source: str = PLOTLY_SOURCE,
 ) -> str:
-    """Return the run's quality report as one self-contained HTML page (plotly.js embedded)."""
+    """Return the run's quality report as one HTML page loading plotly.js from
+    ``plotly_source`` (relative to the page: the reports zone's shared copy)."""
     names = station_names(stations)
     daily = daily_completeness(report.completeness, data.days)
     charted = charted_stations(report)
@@ -526,9 +550,9 @@ def quality_page(
         f"<p>Window (UTC dates): {html.escape(span)}. Stations: {len(report.stations)}.</p>",
         _kpi_list(report),
         "<h2>Completeness per station and UTC day</h2>",
-        _div(completeness_figure(daily, names), "completeness", first=True),
+        _div(completeness_figure(daily, names), "completeness", True, plotly_source),
         "<h2>Rejections and warnings per rule</h2>",
-        _div(rules_figure(report), "rules", first=False),
+        _div(rules_figure(report), "rules", False, plotly_source),
         "<h2>Core measurements per station</h2>",
         "<p class='note'>Lowest mean quality score first. "
         f"Validated readings reduced to {data.bucket_hours}-hour buckets (mean "
@@ -539,7 +563,9 @@ def quality_page(
     if left_out:
         parts.append(f"<p class='note'>Not charted (only the {len(charted)} lowest mean scores "
                      f"are): {html.escape(', '.join(left_out))}.</p>")  # fmt: skip
-    parts += [_div(station_figure(s, data, names), f"series-{s}", first=False) for s in charted]
+    parts += [
+        _div(station_figure(s, data, names), f"series-{s}", False, plotly_source) for s in charted
+    ]
     if not charted:
         parts.append("<p class='note'>No reading was validated in this run.</p>")
     parts.append("</body></html>")

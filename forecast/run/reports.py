@@ -360,6 +360,7 @@ class RunStatus:
     ledger_recorded: int = 0  # contents this run recorded in the load ledger
     failure: dict[str, str] | None = None  # status "failed": {"stage", "cause"}
     reason: str | None = None  # why a run that loaded what it read is partial (it read nothing)
+    report_error: str | None = None  # a failed run whose report could not be written: why
 
     def ledger(self) -> dict[str, Any]:
         """Return what the load ledger did: contents skipped (by the run that loaded them)
@@ -393,6 +394,7 @@ class RunStatus:
             "stages": self.stages,
             "failure": self.failure,
             "reason": self.reason,
+            "report_error": self.report_error,
             "ledger": self.ledger(),
             "reports": self.reports,
         }

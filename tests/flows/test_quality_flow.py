@@ -7,6 +7,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import plotly
 import pyarrow.parquet as pq
 import pytest
 
@@ -14,6 +15,7 @@ from flows.cli import main
 from flows.pipeline import forecast_pipeline
 from forecast.errors import RejectionThresholdExceeded
 from forecast.quality import rules
+from forecast.quality.html import plotly_asset
 from forecast.samples import write_wunderground_workbook
 from forecast.sources import wunderground
 from forecast.sources.common import RawFile
@@ -123,7 +125,9 @@ def test_the_quality_page_is_in_the_lake_and_linked_from_the_run_status(stack, f
     page_path = stack.lake / "reports" / f"run={status.run_id}" / "quality.html"
     page = page_path.read_text(encoding="utf-8")
     assert (stack.lake / "reports" / "latest" / "quality.html").read_text(encoding="utf-8") == page
-    assert page.count("plotly.js v") == 1  # embedded: the page opens offline
+    asset = stack.lake / "reports" / "assets" / f"plotly-{plotly.__version__}.min.js"
+    assert f'src="../assets/{asset.name}"' in page and asset.read_bytes() == plotly_asset()
+    assert len(page) < 500_000  # the page alone: the library is shared by every run's page
     assert '"ILAMAD25-wind_direction-stuck_wind_direction"' in page
     assert "stuck_wind_direction: 240 flagged (240 shown)" in page
     assert "spike_temperature: 1 flagged (1 shown)" in page  # on the temperature panel

@@ -136,3 +136,45 @@ def test_the_cli_prints_the_failed_run_and_one_line_of_error(
     (line,) = without_progress(err).strip().splitlines()
     assert line.startswith("forecast run: error: failed in load: ") and "unreachable" in line
     assert "Topology" not in line and len(line) < 300
+
+
+def test_a_full_lake_after_the_load_names_the_report_stage_and_keeps_what_was_loaded(
+    tmp_path, server, landing, capsys, monkeypatch
+):
+    """Issue 20, row 7: the load and the ledger are done, then the reports zone is full. The run
+    says it failed in "report", with the documents it loaded, and that its report was not
+    written; no report is left half written."""
+    import errno
+
+    from forecast.lake.store import LocalZone
+
+    params = _params(tmp_path, server, landing, "full")
+    reports = tmp_path / "lake-full" / "reports"
+    (reports / "latest").mkdir(parents=True)
+    (reports / "latest" / "pipeline_status.json").write_text('{"status": "success"}')
+    real_write = LocalZone.write
+
+    def full(self, key: str, content: bytes) -> None:
+        if self.root == reports.resolve():  # a full disk: half the bytes, then ENOSPC
+            temporary = self.root / key
+            temporary.parent.mkdir(parents=True, exist_ok=True)
+            raise OSError(errno.ENOSPC, "No space left on device", str(temporary))
+        real_write(self, key, content)
+
+    monkeypatch.setattr(LocalZone, "write", full)
+    code = main(["run", "--landing", str(landing), "--lake-block", params.lake_block,
+                 "--mongo-block", params.mongo_block, "--work-dir", str(tmp_path / "work")])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "failed in report" in out
+    assert f"mongo before the failure: 1 partition(s) loaded, inserted {TOTAL}" in out
+    assert "status: NOT WRITTEN (OSError: [Errno 28] No space left on device" in out
+    (line,) = without_progress(err).strip().splitlines()
+    assert line.startswith("forecast run: error: failed in report: OSError: [Errno 28]")
+    assert "its run report could not be written either" in line
+    assert '"RunSucceeded":0' in out
+    # the earlier report is intact: nothing was half written over it
+    assert json.loads((reports / "latest" / "pipeline_status.json").read_text()) == {
+        "status": "success"
+    }
+    assert len(_documents(server, "full")) == TOTAL

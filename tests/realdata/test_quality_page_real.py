@@ -58,7 +58,11 @@ def rendered(shared_raw, tmp_path_factory):
     partition = work / "part-00000.parquet"
     pq.write_table(validation.valid, partition)
     data = quality_html.chart_files([str(partition)], report)
-    page = work / "quality.html"
+    page = work / "run=real" / "quality.html"  # as in the reports zone, beside its assets
+    page.parent.mkdir()
+    asset = work / quality_html.PLOTLY_ASSET
+    asset.parent.mkdir()
+    asset.write_bytes(quality_html.plotly_asset())
     page.write_text(
         quality_html.quality_page(report, data, described, run_id="real", window=Window()),
         encoding="utf-8",
@@ -89,8 +93,9 @@ def test_every_chart_is_drawn_with_its_title(rendered):
     assert panels == ["temperature (degC)", "humidity (%)", "pressure (hPa)",
                       "wind speed (km/h)", "wind direction (deg)"]  # fmt: skip
     assert png.stat().st_size > 50_000  # a 1400x3000 picture of charts, not a blank page
-    # plotly.js came from inside the page (file://, no network): no script is referenced.
-    assert [e.attrs["src"] for e in dom.find_all("script") if e.attrs.get("src")] == []
+    # plotly.js came from the zone's shared copy beside the page (file://, no network)
+    sources = [e.attrs["src"] for e in dom.find_all("script") if e.attrs.get("src")]
+    assert sources == [quality_html.PLOTLY_SOURCE]
 
 
 def test_the_completeness_heatmap_names_every_station_and_shows_ichtegems_gaps(rendered):

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
+import plotly
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -165,14 +166,17 @@ def _run() -> tuple:
     return validation, report, described
 
 
-def test_the_page_embeds_plotly_once_and_draws_every_chart(tmp_path):
+def test_the_page_loads_the_shared_plotly_once_and_draws_every_chart(tmp_path):
     validation, report, described = _run()
     path = tmp_path / "part-00000.parquet"
     pq.write_table(validation.valid, path)
     data = qh.chart_files([str(path)], report)
     page = qh.quality_page(report, data, described, run_id="r1", window=Window())
-    assert page.startswith("<!DOCTYPE html>") and page.count("plotly.js v") == 1
-    assert "<script src=" not in page  # nothing fetched: the page opens offline
+    assert page.startswith("<!DOCTYPE html>") and "plotly.js v" not in page  # not embedded
+    sources = re.findall(r'<script[^>]* src="([^"]+)"', page)
+    assert sources == [f"../assets/plotly-{plotly.__version__}.min.js"] == [qh.PLOTLY_SOURCE]
+    assert len(page) < 200_000  # the library is 3.5 MB: one shared copy, not one per page
+    assert qh.plotly_asset().startswith(b"/**") and b"plotly.js v" in qh.plotly_asset()[:200]
     divs = re.findall(r'<div id="([^"]+)" class="plotly-graph-div"', page)
     assert divs == ["completeness", "rules", "series-ST", "series-OK"]  # lowest score first
     assert "La Station (ST)" in page and "Other Place (OK)" in page

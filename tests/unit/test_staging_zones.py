@@ -150,3 +150,29 @@ def test_an_object_is_named_by_a_uri_a_person_can_open(tmp_path):
     assert (local.scheme, Path(unquote(local.path))) == ("file", (tmp_path / "raw" / key).resolve())
     assert lake.uri("reports", key) == "s3://forecast-lake/reports/run=r1/quality.html"
     assert lake.uri("processed", key) == key
+
+
+def test_a_local_zone_write_that_fails_midway_leaves_the_old_object_and_no_scratch(
+    tmp_path, monkeypatch
+):
+    import errno
+    from pathlib import Path
+
+    from prefect.filesystems import LocalFileSystem
+
+    from forecast.lake.store import LocalZone
+
+    zone = LocalZone(LocalFileSystem(basepath=str(tmp_path)))
+    zone.write("latest/status.json", b"old")
+    written = Path.write_bytes
+
+    def half_then_full(self, data):
+        written(self, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_full)
+    with pytest.raises(OSError):
+        zone.write("latest/status.json", b"new and longer")
+    monkeypatch.undo()
+    assert (tmp_path / "latest" / "status.json").read_bytes() == b"old"
+    assert [p.name for p in (tmp_path / "latest").iterdir()] == ["status.json"]
