@@ -76,7 +76,8 @@ def _summary(status: RunStatus) -> str:
     lines += [
         f"  records: extracted {quality['records_extracted']}, validated {quality['records_validated']}, "
         f"rejected {quality['records_rejected']}, held {quality['records_held']}, "
-        f"collapsed {quality['duplicates_collapsed']}, outside window {quality['records_outside_window']}",
+        f"collapsed {quality['duplicates_collapsed']}, conflicting {quality['duplicates_conflicting']}, "
+        f"outside window {quality['records_outside_window']}",
         f"  quality: completeness {quality['completeness_score']} %, anomalies {quality['anomalies_detected']} "
         f"on {quality['records_with_anomalies']} records, mean score {quality['mean_score']}",
         f"  mongo: inserted {migration['inserted']}, updated {migration['updated']}, "

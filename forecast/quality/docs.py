@@ -12,9 +12,11 @@ from forecast.quality.rules import catalogue_markdown
 OPERATIONS = """## Duplicates
 
 Within a run, observations are keyed by (station, UTC timestamp) across all files. Copies with
-identical values collapse to one (counted as `duplicates_collapsed`). Conflicting copies are
-resolved by rule `duplicate_conflict` above; the losers are quarantined with a reason that
-names the kept record and every differing value. Across runs, the MongoDB load upserts by the
+identical values collapse to one (counted as `duplicates_collapsed`). Records that disagree are
+all quarantined by rule `duplicate_conflict` above, each with a reason that names the records
+and every differing value: no source silently wins, nothing of that instant is loaded, the run
+ends `partial` (counted as `duplicates_conflicting`, the EMF metric `DuplicatesConflicting`).
+Remove the wrong source, then `forecast requeue`. Across runs, the MongoDB load upserts by the
 deterministic `_id`, so a later run's values replace earlier ones and are counted as `updated`.
 
 ## Quarantine and requeue
@@ -51,13 +53,15 @@ with located examples, sensor-fault findings, held partitions, per-station table
 gaps) and `forecast-completeness` (the gaps), and the JSON `reports/run=<id>/quality.json`
 holding all of it. Per station the counts add up:
 `extracted = outside_window + collapsed + validated + rejected + held`. KPIs:
-`records_extracted`, `records_outside_window`, `duplicates_collapsed`, `records_validated`,
+`records_extracted`, `records_outside_window`, `duplicates_collapsed`, `duplicates_conflicting`
+(rejected, also counted in `records_rejected`), `records_validated`,
 `records_rejected`, `records_held`, `rejection_rate` (rejected / judged), `completeness_score`,
 `anomalies_detected` (warn-rule hits), `records_with_anomalies`, `mean_score`.
 
 The same run's quality with pictures is `reports/run=<id>/quality.html` (and
-`reports/latest/quality.html`), linked from the `forecast-run-status` artifact: one
-self-contained page (plotly.js embedded, it opens offline) with completeness per station and UTC
+`reports/latest/quality.html`), linked from the `forecast-run-status` artifact: one page
+(loading the zone's shared `assets/plotly-<version>.min.js`: it opens offline beside the zone,
+locally or synced from S3) with completeness per station and UTC
 day, rejections and warnings per rule, and per station the core measurements (temperature,
 humidity, pressure, wind speed: hourly mean with a min-max band; wind direction: circular
 mean; buckets widen for long runs to at most 1,500 per station) with the readings each warn rule

@@ -24,6 +24,7 @@ from forecast.schema import STATIONS, conform
 from forecast.tables import as_array, has_flag, markdown_table, rate
 
 HELD_RULE = "rejection_threshold"
+CONFLICT_RULE = "duplicate_conflict"
 EXAMPLES = 3
 _FIELD_RULES: dict[str, tuple[str, ...]] = {}
 for _rule in RULES:
@@ -47,6 +48,7 @@ class StationQuality:
     records_with_anomalies: int
     mean_score: float
     completeness_pct: float
+    duplicates_conflicting: int = 0  # rejected: its (station, time) has records that disagree
 
     @property
     def rejection_rate(self) -> float:
@@ -112,6 +114,7 @@ class QualityReport:
             "records_extracted": self._sum("records_extracted"),
             "records_outside_window": self._sum("records_outside_window"),
             "duplicates_collapsed": self._sum("duplicates_collapsed"),
+            "duplicates_conflicting": self._sum("duplicates_conflicting"),
             "records_validated": validated,
             "records_rejected": rejected,
             "records_held": held,
@@ -278,6 +281,7 @@ class _StationCounts:
     anomalies: dict[str, int]
     anomalous: dict[str, int]
     scores: dict[str, float]
+    conflicting: dict[str, int]
 
 
 def _station_counts(extracted: pa.Table, validation: Validation, window: Window) -> _StationCounts:
@@ -298,6 +302,11 @@ def _station_counts(extracted: pa.Table, validation: Validation, window: Window)
         anomalies={row["station_id"]: row["hits_sum"] for row in summed},
         anomalous=_counts(valid.column("station_id").filter(pc.greater(warn_hits, 0))),
         scores={row["station_id"]: row["quality_score_mean"] for row in scores},
+        conflicting=_counts(
+            rejected.column("station_id").filter(
+                pa.array(has_flag(rejected.column("reject_rules"), CONFLICT_RULE) > 0)
+            )
+        ),
     )
 
 
@@ -329,6 +338,7 @@ def quality_report(
             records_with_anomalies=counts.anomalous.get(station_id, 0),
             mean_score=round(counts.scores.get(station_id) or 0.0, 2),
             completeness_pct=pct.get(station_id, 0.0),
+            duplicates_conflicting=counts.conflicting.get(station_id, 0),
         )
         for station_id in sorted(counts.extracted)
     )  # fmt: skip

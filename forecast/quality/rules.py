@@ -122,10 +122,12 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "duplicate_conflict", "station_id, timestamp", "duplicate", "reject",
-        "one station has one observation per instant. Of conflicting records the winner is the "
-        "one with the most measured values, then the most recently ingested raw file, then the "
-        "file name sorting last, then the later row; the others are quarantined naming the "
-        "winner. Across runs the load's upsert lets the later run win (counted as updated)",
+        "one station has one observation per instant. Records of one run that disagree on it "
+        "(from two files, or two rows) are all quarantined, each naming the other and the "
+        "values that differ: none silently wins, nothing of that instant is loaded, the run "
+        "ends partial (duplicates_conflicting) and `forecast requeue` replays them once the "
+        "wrong source is removed. Across runs the load's upsert lets the later run win "
+        "(counted as updated)",
     ),
     Rule(
         "rejection_threshold", "station_id, date", "partition", "reject",

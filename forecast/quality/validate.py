@@ -206,8 +206,8 @@ def _row_checks(observations: pa.Table, now: datetime) -> dict[str, tuple[pa.Arr
 
 @dataclass(frozen=True)
 class _Duplicates:
-    collapsed: np.ndarray  # identical copy of the kept record
-    conflict: np.ndarray  # conflicting record that lost
+    collapsed: np.ndarray  # identical copy of a record of its (station, timestamp)
+    conflict: np.ndarray  # one of records that disagree on a (station, timestamp): all of them
     reason: pa.Array  # the conflict's reason (null elsewhere)
 
 
@@ -219,7 +219,8 @@ def _measured_count(observations: pa.Table) -> pa.Array:
 
 
 def _winner_order(candidates: pa.Table) -> np.ndarray:
-    """Return row order: per (station, timestamp), the duplicate-resolution winner first."""
+    """Return row order: per (station, timestamp), the record the others are compared with
+    first (the one with the most measured values, then the latest ingest, name and row)."""
     ingest = pc.fill_null(
         pc.struct_field(
             as_array(pc.extract_regex(candidates.column("raw_key"), _INGEST_DATE)), "date"
@@ -236,7 +237,7 @@ def _winner_order(candidates: pa.Table) -> np.ndarray:
 
 
 def _differences(here: pa.Table, kept: pa.Table) -> tuple[np.ndarray, pa.Array]:
-    """Return (any measurement differs, a 'key a vs kept b unit' text per row)."""
+    """Return (any measurement differs, a 'key <kept> vs <here> unit' text per row)."""
     differ = np.zeros(here.num_rows, dtype=bool)
     texts = []
     for key in MEASUREMENT_KEYS:
@@ -245,16 +246,17 @@ def _differences(here: pa.Table, kept: pa.Table) -> tuple[np.ndarray, pa.Array]:
         mask = pc.invert(pc.fill_null(same, False))
         differ |= mask.to_numpy(zero_copy_only=False)
         text = pc.binary_join_element_wise(
-            f"{key} ", pc.fill_null(pc.round(a, 3).cast(pa.string()), "null"), " vs kept ",
-            pc.fill_null(pc.round(b, 3).cast(pa.string()), "null"), f" {UNITS[key]}", "",
+            f"{key} ", pc.fill_null(pc.round(b, 3).cast(pa.string()), "null"), " vs ",
+            pc.fill_null(pc.round(a, 3).cast(pa.string()), "null"), f" {UNITS[key]}", "",
         )  # fmt: skip
         texts.append(_when(mask, text))
     return differ, pc.binary_join(collect_messages(texts, here.num_rows), ", ")
 
 
 def _duplicates(observations: pa.Table, eligible: np.ndarray) -> _Duplicates:
-    """Resolve duplicate (station, timestamp) keys among ``eligible`` rows (rule
-    ``duplicate_conflict`` documents the winner); identical copies collapse."""
+    """Resolve duplicate (station, timestamp) keys among ``eligible`` rows: identical copies
+    collapse onto one; records that disagree are all quarantined (rule ``duplicate_conflict``),
+    none of them silently wins: each names the other and the values that differ."""
     n = observations.num_rows
     collapsed, conflict = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     rows = np.flatnonzero(eligible)
@@ -271,21 +273,26 @@ def _duplicates(observations: pa.Table, eligible: np.ndarray) -> _Duplicates:
     ).to_numpy(zero_copy_only=False)
     if not same.any():
         return _Duplicates(collapsed, conflict, reason)
-    winner = order[np.maximum.accumulate(np.where(~same, np.arange(len(order)), 0))]
-    later = order[same]
-    here = candidates.take(pa.array(later))
-    kept = candidates.take(pa.array(winner[same]))
+    first = order[np.maximum.accumulate(np.where(~same, np.arange(len(order)), 0))]
+    later, owner = order[same], first[same]
+    here, kept = candidates.take(pa.array(later)), candidates.take(pa.array(owner))
     differ, texts = _differences(here, kept)
-    collapsed[rows[later[~differ]]] = True
-    conflict[rows[later[differ]]] = True
-    where = locations(kept)
-    message = pc.binary_join_element_wise(
-        "conflicts with the kept observation of this station and time (", where, "): ", texts, ""
-    )
-    position = np.full(n, -1, dtype=np.int64)
-    position[rows[later[differ]]] = np.arange(int(differ.sum()))
-    reason = as_array(message).filter(pa.array(differ)).take(pa.array(position, mask=position < 0))
-    return _Duplicates(collapsed, conflict, reason)
+    # a key whose records disagree is disputed: every record of it is in conflict
+    disputed, pick = np.unique(owner[differ], return_index=True)
+    group = np.empty(len(order), dtype=np.int64)
+    group[order] = first
+    member = np.isin(group, disputed)
+    conflict[rows[member]] = True
+    collapsed[rows[later[~differ & ~np.isin(owner, disputed)]]] = True
+    if not len(disputed):
+        return _Duplicates(collapsed, conflict, reason)
+    described = as_array(pc.binary_join_element_wise(
+        "the observations of this station and time disagree (", locations(kept), " vs ",
+        locations(here), "): ", texts, "; none of them is loaded", "",
+    )).filter(pa.array(differ)).take(pa.array(pick))  # fmt: skip
+    at = np.full(n, -1, dtype=np.int64)
+    at[rows[member]] = np.searchsorted(disputed, group[member])
+    return _Duplicates(collapsed, conflict, described.take(pa.array(at, mask=at < 0)))
 
 
 def _warnings(

@@ -54,6 +54,7 @@ _QUALITY = (
     ("RecordsValidated", "Count", "records_validated", 1),
     ("RecordsRejected", "Count", "records_rejected", 1),
     ("RecordsHeld", "Count", "records_held", 1),
+    ("DuplicatesConflicting", "Count", "duplicates_conflicting", 1),
     ("RejectionRate", "Percent", "rejection_rate", 100),  # the report's rate is a fraction
     ("Completeness", "Percent", "completeness_score", 1),  # already a percentage
 )

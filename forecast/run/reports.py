@@ -421,6 +421,18 @@ class RunStatus:
         ]
 
 
+def conflicts(quality: dict[str, Any]) -> str | None:
+    """Why a run whose observations disagree is partial, or None."""
+    count = int(quality.get("duplicates_conflicting") or 0)
+    if not count:
+        return None
+    return (
+        f"{count} observations disagree with another of the same station and time: none of "
+        "them is loaded (rule duplicate_conflict, in rejected/; remove the wrong source, then "
+        "`forecast requeue`)"
+    )
+
+
 def nothing_read(files: Sequence[FileOutcome]) -> str | None:
     """Why a run read nothing, or None when it read (or tried to read) some input.
 
@@ -435,14 +447,18 @@ def nothing_read(files: Sequence[FileOutcome]) -> str | None:
 
 
 def run_state(
-    files: tuple[FileOutcome, ...], migration: MigrationReport | None, held: bool = False
+    files: tuple[FileOutcome, ...],
+    migration: MigrationReport | None,
+    held: bool = False,
+    disputed: bool = False,
 ) -> str:
     """Return the run's state.
 
     "failed": every input it tried to read failed; "held": station-days over the rejection
     threshold were held back (the run fails after loading the rest); "partial": it read nothing
-    (``nothing_read``), some inputs or documents failed, or the reconciliation found stored
-    values differing from the plan; "success" otherwise.
+    (``nothing_read``), some inputs or documents failed, observations disagreed (``disputed``:
+    ``conflicts``), or the reconciliation found stored values differing from the plan;
+    "success" otherwise.
     """
     attempted = [f for f in files if f.status != "ignored"]
     if attempted and all(f.failed for f in attempted):
@@ -450,7 +466,7 @@ def run_state(
     if held:
         return "held"
     unfaithful = migration is not None and (migration.failed or migration.reconciled is False)
-    if not attempted or any(f.failed for f in files) or unfaithful:
+    if not attempted or disputed or any(f.failed for f in files) or unfaithful:
         return "partial"
     return "success"
 
@@ -469,19 +485,23 @@ def build_run_status(
     ledger_recorded: int = 0,
 ) -> RunStatus:
     """Return the run's status from its parts (state by ``run_state``)."""
+    kpis = quality.kpis()
+    reasons = [r for r in (nothing_read(files), conflicts(kpis)) if r]
     return RunStatus(
         stages=dict(stages or {}),
         ledger_recorded=ledger_recorded,
         run_id=run_id,
-        status=run_state(tuple(files), migration, held=held is not None),
+        status=run_state(
+            tuple(files), migration, held=held is not None, disputed=conflicts(kpis) is not None
+        ),
         started_at=started_at,
         finished_at=finished_at,
         window=window.to_dict(),
         files=tuple(files),
-        quality=quality.kpis(),
+        quality=kpis,
         migration=migration.to_dict(),
         held=held,
-        reason=nothing_read(files),
+        reason="; ".join(reasons) or None,
     )
 
 

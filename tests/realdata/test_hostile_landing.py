@@ -200,3 +200,28 @@ def test_links_never_lead_out_of_the_landing(shared_raw, tmp_path, run, capsys, 
     assert counts == REAL_COUNTS
     written = b"".join(p.read_bytes() for p in run.lake.rglob("*") if p.is_file())
     assert sentinel.encode() not in written
+
+
+# ------------------------------------------------------------------------ 8: disagreeing copies
+
+
+def test_a_stray_file_that_disagrees_wins_nothing_and_the_run_says_so(
+    shared_raw, tmp_path, run, capsys, mongo_server
+):
+    import json
+
+    document = json.loads((shared_raw / "infoclimat" / JSON).read_bytes())
+    for records in document["hourly"].values():
+        for record in records if isinstance(records, list) else ():
+            if isinstance(record, dict) and record.get("temperature") not in (None, ""):
+                record["temperature"] = f"{float(record['temperature']) + 10:.1f}"
+    landing = real_landing(shared_raw, tmp_path / "landing")
+    (landing / "overlap.json").write_text(json.dumps(document))
+    code, _, counts = run(landing)
+    out = capsys.readouterr().out
+    assert code == 3, out  # partial: neither copy silently won
+    assert counts == {k: v for k, v in REAL_COUNTS.items() if k in ("ILAMAD25", "IICHTE19")}
+    disputed = 2 * sum(v for k, v in REAL_COUNTS.items() if k not in ("ILAMAD25", "IICHTE19"))
+    assert f"conflicting {disputed}" in out
+    assert f"{disputed} observations disagree with another of the same station and time" in out
+    assert '"DuplicatesConflicting":' + str(disputed) in out

@@ -1,5 +1,5 @@
-"""Duplicate resolution (identical copies collapse, conflicts keep one documented winner) and the
-per station-day rejection threshold."""
+"""Duplicate resolution (identical copies collapse, records that disagree are all quarantined)
+and the per station-day rejection threshold."""
 
 from datetime import datetime, timedelta
 
@@ -21,10 +21,14 @@ def kept_and_rejected(result) -> tuple[list[tuple[str, int]], list[tuple[str, in
     return valid, rejected
 
 
-def conflict(name: str, row: int, kept: str, kept_row: int, differences: str) -> list[str]:
+def disagree(
+    name: str, row: int, first: tuple[str, int], other: tuple[str, int], differences: str
+) -> list[str]:
+    """The reason of a record in a disputed (station, time): where it is, then the dispute."""
+    where = lambda f, r: f"file '{f}', sheet '011024', row {r}"  # noqa: E731
     return [
-        f"file '{name}', sheet '011024', row {row}: conflicts with the kept observation of this "
-        f"station and time (file '{kept}', sheet '011024', row {kept_row}): {differences}"
+        f"{where(name, row)}: the observations of this station and time disagree "
+        f"({where(*first)} vs {where(*other)}): {differences}; none of them is loaded"
     ]
 
 
@@ -46,8 +50,7 @@ def test_the_same_time_at_two_stations_is_not_a_duplicate():
     assert result.collapsed == {}
 
 
-def test_conflict_the_copy_with_more_measured_values_wins():
-    # the winner loses every later tie-breaker: older ingest date, name sorting first, earlier row
+def test_records_of_two_files_that_disagree_are_both_quarantined_naming_each_other():
     result = validate(
         observations(
             {"timestamp": T0, "source_file": "a.xlsx", "raw_key": raw_key("2024-10-06", "a.xlsx"),
@@ -57,69 +60,31 @@ def test_conflict_the_copy_with_more_measured_values_wins():
         ),
         max_rejection_rate=NO_THRESHOLD,
     )  # fmt: skip
-    assert kept_and_rejected(result) == ([("a.xlsx", 3)], [("b.xlsx", 4, ["duplicate_conflict"])])
+    assert kept_and_rejected(result) == (
+        [], [("a.xlsx", 3, ["duplicate_conflict"]), ("b.xlsx", 4, ["duplicate_conflict"])]
+    )  # fmt: skip
+    differences = "temperature 12 vs 13 degC, wind_gust 9 vs null km/h"
     assert result.rejected.column("reject_reasons").to_pylist() == [
-        conflict("b.xlsx", 4, "a.xlsx", 3, "temperature 13 vs kept 12 degC, wind_gust null vs kept 9 km/h")
-    ]  # fmt: skip
+        disagree("a.xlsx", 3, ("a.xlsx", 3), ("b.xlsx", 4), differences),
+        disagree("b.xlsx", 4, ("a.xlsx", 3), ("b.xlsx", 4), differences),
+    ]
     assert result.collapsed == {}
 
 
-def test_conflict_then_the_most_recently_ingested_raw_file_wins():
-    result = validate(
-        observations(
-            {"timestamp": T0, "source_file": "a.xlsx", "raw_key": raw_key("2024-10-07", "a.xlsx"),
-             "temperature": 12.0},
-            {"timestamp": T0, "source_file": "b.xlsx", "raw_key": raw_key("2024-10-06", "b.xlsx"),
-             "temperature": 13.0},
-        ),
-        max_rejection_rate=NO_THRESHOLD,
-    )  # fmt: skip
-    assert kept_and_rejected(result) == ([("a.xlsx", 3)], [("b.xlsx", 4, ["duplicate_conflict"])])
-    assert result.rejected.column("reject_reasons").to_pylist() == [
-        conflict("b.xlsx", 4, "a.xlsx", 3, "temperature 13 vs kept 12 degC")
-    ]
-
-
-def test_conflict_a_raw_key_with_an_ingest_date_beats_one_without():
-    result = validate(
-        observations(
-            {"timestamp": T0, "source_file": "a.xlsx", "raw_key": raw_key("2024-10-07", "a.xlsx"),
-             "temperature": 12.0},
-            {"timestamp": T0, "source_file": "b.xlsx", "raw_key": "b.xlsx", "temperature": 13.0},
-        ),
-        max_rejection_rate=NO_THRESHOLD,
-    )  # fmt: skip
-    assert kept_and_rejected(result) == ([("a.xlsx", 3)], [("b.xlsx", 4, ["duplicate_conflict"])])
-
-
-def test_conflict_then_the_file_name_sorting_last_wins():
-    result = validate(
-        observations(
-            {"timestamp": T0, "source_file": "b.xlsx", "raw_key": raw_key("2024-10-07", "b.xlsx"),
-             "temperature": 12.0},
-            {"timestamp": T0, "source_file": "a.xlsx", "raw_key": raw_key("2024-10-07", "a.xlsx"),
-             "temperature": 13.0},
-        ),
-        max_rejection_rate=NO_THRESHOLD,
-    )  # fmt: skip
-    assert kept_and_rejected(result) == ([("b.xlsx", 3)], [("a.xlsx", 4, ["duplicate_conflict"])])
-    assert result.rejected.column("reject_reasons").to_pylist() == [
-        conflict("a.xlsx", 4, "b.xlsx", 3, "temperature 13 vs kept 12 degC")
-    ]
-
-
-def test_conflict_then_the_later_row_wins():
+def test_two_rows_of_one_file_that_disagree_are_both_quarantined():
     result = validate(
         observations({"timestamp": T0, "temperature": 12.0}, {"timestamp": T0, "temperature": 13.0}),
         max_rejection_rate=NO_THRESHOLD,
     )  # fmt: skip
-    assert kept_and_rejected(result) == ([("f.xlsx", 4)], [("f.xlsx", 3, ["duplicate_conflict"])])
-    assert result.rejected.column("reject_reasons").to_pylist() == [
-        conflict("f.xlsx", 3, "f.xlsx", 4, "temperature 12 vs kept 13 degC")
-    ]
+    assert kept_and_rejected(result) == (
+        [], [("f.xlsx", 3, ["duplicate_conflict"]), ("f.xlsx", 4, ["duplicate_conflict"])]
+    )  # fmt: skip
+    assert result.rejected.column("reject_reasons").to_pylist()[0] == disagree(
+        "f.xlsx", 3, ("f.xlsx", 4), ("f.xlsx", 3), "temperature 13 vs 12 degC"
+    )
 
 
-def test_three_copies_two_identical_winners_and_one_conflicting_loser():
+def test_identical_copies_of_a_disputed_record_are_quarantined_with_it():
     result = validate(
         observations(
             {"timestamp": T0, "source_file": "a.xlsx", "temperature": 13.0, "humidity": 71.0},
@@ -128,31 +93,26 @@ def test_three_copies_two_identical_winners_and_one_conflicting_loser():
         ),
         max_rejection_rate=NO_THRESHOLD,
     )
-    assert kept_and_rejected(result) == ([("c.xlsx", 5)], [("a.xlsx", 3, ["duplicate_conflict"])])
-    assert result.collapsed == {"ST": 1}
-    assert result.rejected.column("reject_reasons").to_pylist() == [
-        conflict("a.xlsx", 3, "c.xlsx", 5, "temperature 13 vs kept 15 degC, humidity 71 vs kept 70 %")
-    ]  # fmt: skip
+    valid, rejected = kept_and_rejected(result)
+    assert valid == [] and sorted(r[0] for r in rejected) == ["a.xlsx", "b.xlsx", "c.xlsx"]
+    assert all(rules == ["duplicate_conflict"] for *_, rules in rejected)
+    assert result.collapsed == {}  # not copies of a kept record: nothing of that time is kept
 
 
-def test_three_copies_the_conflicting_winner_rejects_both_identical_ones():
+def test_identical_copies_without_a_dispute_still_collapse_beside_a_disputed_time():
+    later = T0 + timedelta(minutes=5)
     result = validate(
         observations(
-            {"timestamp": T0, "source_file": "a.xlsx"},
+            {"timestamp": T0, "source_file": "a.xlsx", "temperature": 13.0},
             {"timestamp": T0, "source_file": "b.xlsx"},
-            {"timestamp": T0, "source_file": "c.xlsx", "temperature": 13.0},
+            {"timestamp": later, "source_file": "a.xlsx"},
+            {"timestamp": later, "source_file": "b.xlsx"},
         ),
         max_rejection_rate=NO_THRESHOLD,
     )
-    assert kept_and_rejected(result) == (
-        [("c.xlsx", 5)],
-        [("a.xlsx", 3, ["duplicate_conflict"]), ("b.xlsx", 4, ["duplicate_conflict"])],
-    )
-    assert result.collapsed == {}
-    assert result.rejected.column("reject_reasons").to_pylist() == [
-        conflict("a.xlsx", 3, "c.xlsx", 5, "temperature 15 vs kept 13 degC"),
-        conflict("b.xlsx", 4, "c.xlsx", 5, "temperature 15 vs kept 13 degC"),
-    ]
+    assert kept_and_rejected(result)[0] == [("b.xlsx", 6)]
+    assert result.collapsed == {"ST": 1}
+    assert result.rejected.num_rows == 2
 
 
 def test_a_copy_rejected_for_its_range_is_not_a_duplicate():
@@ -248,13 +208,13 @@ def test_a_station_day_rejected_entirely_fails_the_run():
     assert result.threshold_message() is not None
 
 
-def test_losing_duplicates_do_not_count_towards_the_threshold():
+def test_conflicting_duplicates_do_not_count_towards_the_threshold():
     day = station_day("ST", T0)
     copies = [row | {"temperature": 16.0, "source_file": "g.xlsx"} for row in day[:3]]
     result = validate(observations(*day, *copies), max_rejection_rate=0.05)
-    assert result.held == ()
-    assert result.rejected.num_rows == 3  # 3 of 23 rows (13 %) lose, but nothing is lost
-    assert result.valid.num_rows == 20
+    assert result.held == ()  # the dispute is its own reason to end partial, not a held day
+    assert result.rejected.num_rows == 6  # 3 times, both records each
+    assert result.valid.num_rows == 17
 
 
 def test_rows_without_a_timestamp_belong_to_no_day_and_hold_nothing():

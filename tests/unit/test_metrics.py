@@ -1,5 +1,6 @@
 """EMF documents of a run built from run statuses (forecast/run/metrics.py)."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -74,6 +75,14 @@ def test_a_successful_run_gives_one_valid_emf_line_with_every_run_metric():
         "DocumentsLoadedPerSecond": (812.5, "Count/Second"),
     }
     assert (document["RunId"], document["Status"]) == ("run-1", "success")
+
+
+def test_disputed_observations_are_a_metric_of_their_own():
+    status = dataclasses.replace(
+        _status(), quality=_status().quality | {"duplicates_conflicting": 6}
+    )
+    (line,) = emf_lines(status, CONTEXT)
+    assert metric_values(check_emf(line))["DuplicatesConflicting"] == (6, "Count")
 
 
 @pytest.mark.parametrize("state", ["partial", "held", "failed"])

@@ -71,7 +71,7 @@ WU = observations(
     {"wind_gust": 2.0, "humidity": None},  # 00:10 gust_below_speed, humidity missing: 85
     {"timestamp": at(0)},  # identical to 00:00: collapsed
     {"flags": ["wind_calm"], "wind_direction": None, "wind_gust": None},  # 00:20 calm: 100
-    {"timestamp": at(1), "temperature": 16.0, "wind_gust": None},  # conflicts with 00:05, loses
+    {"timestamp": at(1), "temperature": 16.0, "wind_gust": None},  # disagrees with 00:05: both out
 )
 IC = observations(
     "07015",
@@ -116,7 +116,7 @@ def test_every_extracted_record_is_counted_once_per_station(report):
     keys = ("extracted", "outside_window", "collapsed", "validated", "rejected", "held")
     assert {sid: tuple(row[k] for k in keys) for sid, row in rows.items()} == {
         "07015": (5, 1, 0, 2, 2, 0),
-        "ILAMAD25": (6, 0, 1, 4, 1, 0),
+        "ILAMAD25": (6, 0, 1, 3, 2, 0),  # 00:05 and its disagreeing copy are both rejected
     }
     for row in rows.values():
         assert row["extracted"] == sum(row[k] for k in keys[1:])
@@ -128,7 +128,7 @@ def test_rates_anomalies_and_scores_per_station(report):
         sid: (r["rejection_rate"], r["anomalies"], r["mean_score"]) for sid, r in rows.items()
     } == {
         "07015": (0.5, 0, 97.5),  # 2 of 4 judged; scores 100 and 95
-        "ILAMAD25": (0.2, 2, 93.75),  # 1 of 5 judged; scores 100, 90, 85, 100
+        "ILAMAD25": (0.4, 1, 95.0),  # 2 of 5 judged; scores 100, 85, 100
     }
 
 
@@ -137,29 +137,29 @@ def test_kpis(report):
         "records_extracted": 11,
         "records_outside_window": 1,
         "duplicates_collapsed": 1,
-        "records_validated": 6,
-        "records_rejected": 3,
+        "duplicates_conflicting": 2,
+        "records_validated": 5,
+        "records_rejected": 4,
         "records_held": 0,
-        "rejection_rate": 0.333333,
-        # core measurements provided over 00:00-01:00: ILAMAD25 at 5 min expects 12
-        # (temperature, dew point, wind speed 4 -> 33.33; humidity 3 -> 25), 07015 at 15 min
-        # (2 readings 20 min apart) expects 4 (temperature 2 -> 50, pressure 1 -> 25,
-        # humidity 2 -> 50): (3 x 33.33 + 25 + 50 + 25 + 50) / 7
-        "completeness_score": 35.71,
-        "anomalies_detected": 2,
-        "records_with_anomalies": 2,
-        "mean_score": 95.0,
+        "rejection_rate": 0.444444,
+        # core measurements provided over 00:00-01:00: ILAMAD25 (00:00, 00:10, 00:20: 10 min)
+        # expects 6 (temperature, dew point, wind speed 3 -> 50; humidity 2 -> 33.33), 07015 at
+        # 15 min (2 readings 20 min apart) expects 4 (temperature 2 -> 50, pressure 1 -> 25,
+        # humidity 2 -> 50): (3 x 50 + 33.33 + 50 + 25 + 50) / 7
+        "completeness_score": 44.05,
+        "anomalies_detected": 1,
+        "records_with_anomalies": 1,
+        "mean_score": 96.0,
     }
 
 
 def test_issues_count_every_rule_with_a_located_example(report):
     issues = {i.rule: (i.severity, i.count) for i in report.issues}
     assert issues == {
-        "duplicate_conflict": ("reject", 1),
+        "duplicate_conflict": ("reject", 2),
         "range_humidity": ("reject", 1),
         "range_pressure": ("reject", 1),
         "range_temperature": ("reject", 1),
-        "dew_point_above_temperature": ("warn", 1),
         "gust_below_speed": ("warn", 1),
         "duplicate_identical": ("collapse", 1),
         "outside_window": ("exclude", 1),
@@ -169,10 +169,14 @@ def test_issues_count_every_rule_with_a_located_example(report):
         "file '07015.file', station '07015', record 1: pressure = 700 hPa is outside [850, 1090]",
     )
     assert by_rule["gust_below_speed"] == ("file 'ILAMAD25.file', sheet '051024', row 5",)
+    dispute = (
+        "the observations of this station and time disagree (file 'ILAMAD25.file', sheet "
+        "'051024', row 4 vs file 'ILAMAD25.file', sheet '051024', row 8): temperature 14 vs 16 "
+        "degC, dew_point 14.6 vs 13 degC, wind_gust 8 vs null km/h; none of them is loaded"
+    )
     assert by_rule["duplicate_conflict"] == (
-        "file 'ILAMAD25.file', sheet '051024', row 8: conflicts with the kept observation of "
-        "this station and time (file 'ILAMAD25.file', sheet '051024', row 4): temperature 16 vs "
-        "kept 14 degC, dew_point 13 vs kept 14.6 degC, wind_gust null vs kept 8 km/h",
+        f"file 'ILAMAD25.file', sheet '051024', row 4: {dispute}",
+        f"file 'ILAMAD25.file', sheet '051024', row 8: {dispute}",
     )
 
 
@@ -187,18 +191,18 @@ def test_measurement_rows_join_completeness_rejections_and_warnings(report):
         rows[("07015", "temperature")]["rejected"],
         rows[("07015", "humidity")]["rejected"],
     ) == (1, 1)
-    assert rows[("ILAMAD25", "dew_point")]["warnings"] == 1
+    assert rows[("ILAMAD25", "dew_point")]["warnings"] == 0  # its warned reading is disputed
     assert rows[("ILAMAD25", "wind_gust")]["warnings"] == 1
-    assert rows[("ILAMAD25", "humidity")]["received"] == 3
+    assert rows[("ILAMAD25", "humidity")]["received"] == 2
 
 
 def test_held_partitions_are_counted_apart_from_rejections():
     held = report_for(0.05)
     rows = {row["station"]: row for row in held.station_rows()}
-    # ILAMAD25's only rejection is a losing duplicate, which does not count towards the rate.
+    # ILAMAD25's only rejections are a disputed instant's, which do not count towards the rate.
     assert {sid: (r["validated"], r["rejected"], r["held"]) for sid, r in rows.items()} == {
         "07015": (0, 2, 2),
-        "ILAMAD25": (4, 1, 0),
+        "ILAMAD25": (3, 2, 0),
     }
     assert [(h.station_id, h.day, h.rejected, h.held) for h in held.held] == [
         ("07015", "2024-10-05", 2, 2),
@@ -213,7 +217,7 @@ def test_summary_markdown_has_kpis_issues_faults_and_gaps(report):
     for heading in ("## Data quality", "### Top issues", "### Sensor faults",
                     "### Partitions held", "### Stations", "### Largest gaps"):  # fmt: skip
         assert heading in text
-    assert "- **records_validated**: 6" in text
+    assert "- **records_validated**: 5" in text and "- **duplicates_conflicting**: 2" in text
     assert "| `range_pressure` | reject | 1 |" in text
 
 
