@@ -18,7 +18,7 @@ from flows.tracking import RunTracker
 from flows.transform import transform
 from flows.validate import validate
 from forecast.errors import RejectionThresholdExceeded
-from forecast.run.reports import RunStatus, build_run_status
+from forecast.run.reports import RunStatus, build_run_status, ingested_outcomes
 from tasks.config import blocks_of_this_run, run_directory
 from tasks.reports import clean_work, publish_quality_page, publish_reports, record_requeue
 
@@ -56,6 +56,7 @@ def _pipeline(params: RunParams) -> RunStatus | State[RunStatus]:
     run = RunTracker(params, str(flow_run.get_id() or "local"), started_at)
     with run.stage("ingest"):
         raw_objects = ingest(params, run.run_id)
+        run.files = ingested_outcomes(raw_objects)
         raw = hand_off(
             raw_objects, "raw", f"{len(raw_objects)} raw objects", params.work_dir, run.run_id
         )

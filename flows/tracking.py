@@ -22,7 +22,11 @@ from forecast.errors import RunFailed, one_line
 from forecast.run import progress
 from forecast.run.reports import FileOutcome, Stopwatch, failed_run_status
 from tasks.config import run_directory
+from tasks.load import committed_by_run
 from tasks.reports import publish_failure
+
+LOADING_STAGES = ("load", "report")
+"""Stages after which a failed run's report asks the server what this run inserted."""
 
 
 @dataclass
@@ -55,12 +59,15 @@ class RunTracker:
     def _failed(self, name: str, exc: Exception) -> RunFailed:
         """Publish the failed run's status (metrics, JSON, artifact); return the error to raise."""
         cause = one_line(exc)
+        migration = progress.loaded_so_far(run_directory(self.params.work_dir, self.run_id))
+        if name in LOADING_STAGES:  # what the server holds, not only what it acknowledged
+            migration["committed_on_server"] = committed_by_run(
+                self.params.mongo_block, self.run_id
+            )
         status = failed_run_status(
             run_id=self.run_id, started_at=self.started_at, finished_at=datetime.now(UTC),
             window=self.params.window, stage=name, cause=cause, files=self.files,
-            quality=self.quality,
-            migration=progress.loaded_so_far(run_directory(self.params.work_dir, self.run_id)),
-            stages=self.clock.stages,
+            quality=self.quality, migration=migration, stages=self.clock.stages,
         )  # fmt: skip
         emit_run_metrics(status)  # first: the metrics do not depend on the lake being reachable
         try:

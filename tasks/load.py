@@ -88,14 +88,17 @@ def load_partition(
         )
     )
     plans = write_plan(valid, stations, RunContext(run_id, datetime.now(UTC)))
+    directory = run_directory(work_dir, run_id)
     with mongo.connect(target) as client:
-        stage = run_stage(client, target, plans, stations)
+        stage = run_stage(
+            client, target, plans, stations,
+            acknowledged=progress.acknowledged_batches(directory, "load", partition.index, 0.0),
+        )  # fmt: skip
     report = with_gold(
         migration_report(stage.counts, stage.timings["load_s"], stage.stations_upserted,
                          stage.reconciliation, stage.timings),
         stage.gold,
     )  # fmt: skip
-    directory = run_directory(work_dir, run_id)
     refusals = stage.counts.refusals
     refused_contents: tuple[str, ...] = ()
     if refusals:
@@ -124,6 +127,17 @@ def merge_loads(loads: list[PartitionLoad]) -> MigrationReport:
     report = merge_migrations([load.migration for load in loads])
     get_run_logger().info("load: %s", report.to_rows()[0])
     return report
+
+
+@task(cache_policy=NO_CACHE, retries=0)
+def committed_by_run(mongo_block: str, run_id: str) -> int | None:
+    """The documents a run inserted, counted on the server (for a failed run's report); None
+    when the server cannot be asked (the failure may be that it is gone)."""
+    target = load_mongo(mongo_block)
+    count = mongo.committed_by(target, run_id)
+    if count is None:
+        get_run_logger().warning("documents of run %s: the server could not be asked", run_id)
+    return count
 
 
 @task(

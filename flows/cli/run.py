@@ -40,19 +40,32 @@ def _failed_summary(status: RunStatus) -> str:
             f"  records: extracted {quality['records_extracted']}, validated "
             f"{quality['records_validated']}, rejected {quality['records_rejected']}, held {quality['records_held']}"
         )
-    if migration.get("partitions_loaded"):
-        lines.append(
-            f"  mongo before the failure: {migration['partitions_loaded']} partition(s) loaded, "
-            f"inserted {migration.get('inserted', 0)}, updated {migration.get('updated', 0)}, "
-            f"unchanged {migration.get('unchanged', 0)}, failed {migration.get('failed', 0)}"
-        )
-    else:
-        lines.append("  mongo before the failure: nothing loaded")
+    lines.append(f"  mongo before the failure: {_loaded_before(migration)}")
     if status.report_error:
         lines.append(f"  status: NOT WRITTEN ({status.report_error})")
     else:
         lines.append(f"  status: reports/run={status.run_id}/pipeline_status.json")
     return "\n".join(lines)
+
+
+def _loaded_before(migration: dict[str, object]) -> str:
+    """What a failed run had written: acknowledged by the server, and what it holds."""
+    counted = ("inserted", "updated", "unchanged", "failed")
+    if migration.get("partitions_loaded") or migration.get("partitions_partly_loaded"):
+        parts = f"{migration.get('partitions_loaded', 0)} partition(s) loaded"
+        if migration.get("partitions_partly_loaded"):
+            parts += f" and {migration['partitions_partly_loaded']} partly"
+        text = f"{parts}, " + ", ".join(f"{k} {migration.get(k, 0)}" for k in counted)
+    else:
+        text = "nothing acknowledged"
+    if "committed_on_server" in migration:
+        held = migration["committed_on_server"]
+        text += (
+            "; the server could not be asked what it holds"
+            if held is None
+            else f"; the server holds {held} document(s) this run inserted"
+        )
+    return text
 
 
 def _summary(status: RunStatus) -> str:

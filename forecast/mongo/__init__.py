@@ -23,7 +23,15 @@ from forecast.mongo.gold import (
 )
 from forecast.mongo.gold import refresh as refresh_gold
 from forecast.mongo.latency import Budget, QueryTiming, measure_latency, measuring_client
-from forecast.mongo.load import LoadCounts, Refusal, expected_documents, fetch, load, operations
+from forecast.mongo.load import (
+    LoadCounts,
+    Refusal,
+    committed_by,
+    expected_documents,
+    fetch,
+    load,
+    operations,
+)
 from forecast.mongo.probe import CrudReport, crud_check
 from forecast.mongo.reconcile import Reconciliation, reconcile
 from forecast.mongo.setup import Setup, prepare
@@ -47,6 +55,7 @@ __all__ = [
     "Setup",
     "StageResult",
     "apply_validators",
+    "committed_by",
     "connect",
     "crud_check",
     "ensure_collections",

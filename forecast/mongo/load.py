@@ -44,12 +44,19 @@ import pyarrow.compute as pc
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 from pymongoarrow.api import Schema, find_arrow_all
 
 from forecast.errors import ConfigurationError, ServerError, TransientError
 from forecast.mongo.arrow_bson import encode_rows
-from forecast.mongo.client import TRANSIENT, TRANSIENT_CODES, MongoTarget, scrub, server_errors
+from forecast.mongo.client import (
+    TRANSIENT,
+    TRANSIENT_CODES,
+    MongoTarget,
+    connect,
+    scrub,
+    server_errors,
+)
 from forecast.mongo.plan import WritePlan, nested, nested_struct
 from forecast.mongo.schema_check import UnsupportedSchema, check_documents, json_schema_of
 
@@ -279,13 +286,23 @@ class _Writer:
     counts: LoadCounts
     sleep: Callable[[float], None]
     bypass: bool
+    acknowledged: Callable[[LoadCounts], None] | None = None
 
     def insert(self, plan: WritePlan, batch: Encoded) -> None:
-        """Insert a batch; documents found already there are re-sent as upserts."""
+        """Insert a batch; documents found already there are re-sent as upserts. One such that
+        the upsert finds as planned counts inserted only if this run wrote it (an earlier try
+        of the batch): one a concurrent run inserted is that run's, unchanged here."""
         existing = self._retrying(batch, lambda: self._insert_once(batch))
         if len(existing):
             again = encode_upserts(plan, batch.positions[existing])
-            self._retrying(again, lambda: self._upsert_once(again, inserted=True))
+            found = self._retrying(again, lambda: self._upsert_once(again, inserted=True))
+            if found:
+                run_id = plan.insert_fields.field("metadata.run_id")[0].as_py()
+                mine = self.collection.count_documents(
+                    {"_id": {"$in": again.ids}, "metadata.run_id": run_id}
+                )
+                self.counts.inserted += min(mine, found)
+                self.counts.unchanged += found - min(mine, found)
 
     def upsert(self, batch: Encoded) -> None:
         """Send a batch of upserts of changed documents."""
@@ -304,6 +321,8 @@ class _Writer:
                 except OperationFailure as exc:
                     raise self._classified(batch, exc) from None
                 self.counts.batches += 1
+                if self.acknowledged is not None:
+                    self.acknowledged(self.counts)
                 return result
             except TransientError:
                 if attempt == self.target.attempts:
@@ -338,9 +357,10 @@ class _Writer:
         self.counts.inserted += len(batch.bodies)
         return np.zeros(0, dtype=np.int64)
 
-    def _upsert_once(self, batch: Encoded, *, inserted: bool) -> None:
+    def _upsert_once(self, batch: Encoded, *, inserted: bool) -> int:
         """Upsert; ``inserted``: the documents were absent from the inventory, so one found
-        identical was written during this load (an earlier try, a twin run) and counts inserted."""
+        identical was written during this load, by an earlier try or a concurrent run: returns
+        how many (the caller says whose)."""
         try:
             result = self.collection.bulk_write(
                 batch.bodies, ordered=False, bypass_document_validation=self.bypass
@@ -357,10 +377,11 @@ class _Writer:
             written.get(k, 0) for k in ("nUpserted", "nMatched", "nModified")
         )
         self.counts.input += upserted + matched
-        self.counts.inserted += upserted + ((matched - modified) if inserted else 0)
+        self.counts.inserted += upserted
         self.counts.updated += modified
         self.counts.unchanged += 0 if inserted else matched - modified
         self.counts.refuse([self._refusal(batch, e) for e in errors])
+        return (matched - modified) if inserted else 0
 
     def _refused_or_retry(self, details: Mapping[str, Any]) -> list[dict[str, Any]]:
         errors = list(details.get("writeErrors", []))
@@ -411,8 +432,12 @@ def load(
     plans: Sequence[WritePlan],
     *,
     sleep: Callable[[float], None] = time.sleep,
+    acknowledged: Callable[[LoadCounts], None] | None = None,
 ) -> LoadCounts:
     """Write every planned document that is not stored as planned (see the module docstring).
+
+    ``acknowledged`` is called with the counts so far after each batch the server acknowledged
+    (a failed run's report then says what was written before the failure).
 
     Raises:
         TransientError: a batch still failed transiently after ``target.attempts`` tries; the
@@ -425,7 +450,9 @@ def load(
     with server_errors("reading the validator", target.uri):
         schema = current_schema(client, target)
     counts = LoadCounts(validated_by="loader" if schema is not None else "server")
-    writer = _Writer(collection, target, counts, sleep, bypass=schema is not None)
+    writer = _Writer(
+        collection, target, counts, sleep, bypass=schema is not None, acknowledged=acknowledged
+    )
     for plan in plans:
         with server_errors("reading stored digests", target.uri):
             stored = stored_digests(collection, plan)
@@ -458,3 +485,15 @@ def expected_documents(plan: WritePlan) -> dict[str, dict[str, Any]]:
         _id: nested(body)
         for _id, body in zip(plan.ids.to_pylist(), plan.set_fields.to_pylist(), strict=True)
     }
+
+
+def committed_by(target: MongoTarget, run_id: str, *, timeout_ms: int = 3_000) -> int | None:
+    """How many documents run ``run_id`` inserted (``metadata.run_id`` is written on insert),
+    counted on the server; None when it cannot answer within ``timeout_ms`` (a failed load's
+    server may be gone). A count is a collection scan: bounded by ``maxTimeMS`` too."""
+    try:
+        with connect(target, timeout_ms=timeout_ms) as client:
+            collection = client[target.database][target.collection]
+            return int(collection.count_documents({"metadata.run_id": run_id}, maxTimeMS=30_000))
+    except (PyMongoError, TransientError, ServerError):
+        return None

@@ -47,15 +47,17 @@ def run_stage(
     stations: pa.Table,
     *,
     sleep: Callable[[float], None] = time.sleep,
+    acknowledged: Callable[[LoadCounts], None] | None = None,
 ) -> StageResult:
-    """Upsert the stations, load the plans, then per station read back, reconcile and refresh gold.
+    """Upsert the stations, load the plans, then per station read back, reconcile and refresh gold;
+    ``acknowledged``: see ``load``.
 
     Raises:
         TransientError: the server became unreachable; rerunning the stage is safe.
     """
     started = time.perf_counter()
     upserted = upsert_stations(client, target, stations)
-    counts = load(client, target, plans, sleep=sleep)
+    counts = load(client, target, plans, sleep=sleep, acknowledged=acknowledged)
     latest: dict[str, Any] = {}
     for plan in plans:
         if len(plan):

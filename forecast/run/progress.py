@@ -20,28 +20,68 @@ from typing import Any, TextIO
 
 
 def record(directory: Path, stage: str, index: int, values: dict[str, Any]) -> None:
-    """Note that step ``index`` of ``stage`` finished with ``values``."""
+    """Note that step ``index`` of ``stage`` finished with ``values`` (replaced whole: a reader
+    never sees half a note)."""
     folder = directory / "progress"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{stage}-{index:05d}.json").write_text(json.dumps(values, default=str))
+    target = folder / f"{stage}-{index:05d}.json"
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(json.dumps(values, default=str))
+    partial.replace(target)
 
 
 def recorded(directory: Path, stage: str) -> list[dict[str, Any]]:
     """Return the values of the finished steps of ``stage``, in order."""
-    folder = directory / "progress"
-    if not folder.is_dir():
-        return []
-    return [json.loads(p.read_text()) for p in sorted(folder.glob(f"{stage}-*.json"))]
+    return [json.loads(p.read_text()) for p in sorted(_files(directory, f"{stage}-"))]
+
+
+_COUNTED = ("input", "inserted", "updated", "unchanged", "failed")
+
+
+def acknowledged_batches(
+    directory: Path, stage: str, index: int, min_interval_s: float = 1.0
+) -> Callable[[Any], None]:
+    """Return a callback noting, at most once per ``min_interval_s`` (and at the first call),
+    what step ``index`` of ``stage`` has had acknowledged so far (``<stage>-acked-<index>``):
+    a step that fails midway is then still counted up to its last note."""
+    last = [float("-inf")]
+
+    def note(counts: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] < min_interval_s:
+            return
+        last[0] = now
+        record(directory, f"{stage}-acked", index, {k: getattr(counts, k, 0) for k in _COUNTED})
+
+    return note
 
 
 def loaded_so_far(directory: Path) -> dict[str, Any]:
-    """Sum the documents of the partitions loaded so far (a migration-report-shaped dict)."""
+    """Sum the documents of the partitions loaded so far (a migration-report-shaped dict), and
+    what the server acknowledged of a partition whose load did not finish."""
     totals: dict[str, Any] = {"partitions_loaded": 0}
+    finished = {int(p.stem.rsplit("-", 1)[1]) for p in _files(directory, "load-")}
     for values in recorded(directory, "load"):
         totals["partitions_loaded"] += 1
-        for key in ("input", "inserted", "updated", "unchanged", "failed"):
+        for key in _COUNTED:
             totals[key] = totals.get(key, 0) + int(values.get(key, 0))
+    unfinished = [p for p in _files(directory, "load-acked-")
+                  if int(p.stem.rsplit("-", 1)[1]) not in finished]  # fmt: skip
+    if unfinished:
+        totals["partitions_partly_loaded"] = len(unfinished)
+        for path in unfinished:
+            values = json.loads(path.read_text())
+            for key in _COUNTED:
+                totals[key] = totals.get(key, 0) + int(values.get(key, 0))
     return totals
+
+
+def _files(directory: Path, prefix: str) -> list[Path]:
+    """The progress notes named ``<prefix><index>.json`` (and no longer prefix)."""
+    folder = directory / "progress"
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.glob(f"{prefix}*.json") if p.stem.removeprefix(prefix).isdigit()]
 
 
 # --- Live progress of a run in this process (``forecast run`` on a terminal or in a pipe) -------

@@ -237,6 +237,7 @@ class FileOutcome:
     ingest_status: str  # "ingested" | "already_ingested" | "refused" | "ignored"
     error: str | None = None
     # "parsed" | "failed" | "refused" | "ignored" | "outside_window" | "already_loaded"
+    # | "pending" (stored, not parsed yet: a run that failed before its transform ended)
     status: str = "parsed"
     stations: tuple[str, ...] = ()
     first_observation: str | None = None
@@ -303,6 +304,14 @@ def _identity(record: Any) -> dict[str, Any]:
         "content_key": record.content_key, "container": record.container,
         "stream": record.stream, "records": record.records,
     }  # fmt: skip
+
+
+def ingested_outcomes(records: Sequence[Any]) -> list[FileOutcome]:
+    """The outcomes of a run's inputs once ingested, before they are parsed: a run that fails
+    later still lists them (``pending``: stored, not parsed)."""
+    return [
+        file_outcome(r, status=None if not r.stored or r.error else "pending") for r in records
+    ]
 
 
 def staged_outcome(record: Any, staged: Any) -> FileOutcome:

@@ -189,3 +189,31 @@ def test_a_killed_run_takes_its_ephemeral_api_server_with_it(tmp_path):
     finally:
         if run.poll() is None:
             run.kill()
+
+
+def test_two_runs_of_one_landing_into_one_database_count_each_document_inserted_once(tmp_path):
+    """Row 9: each run counts the documents it inserted, not the other's."""
+    import re
+
+    server = SecantusServer(tmp_path / "mongo")
+    server.start()
+    try:
+        landing = tmp_path / "landing"
+        write_demo_landing(landing)
+        home = tmp_path / "home"
+        env = _env(home, FORECAST_MONGO_URI=server.uri)
+        subprocess.run(_forecast("setup"), env=env, check=True, capture_output=True, timeout=300)
+        argv = _forecast("run", "--landing", str(landing), "--latency-budget", "1")
+        runs = [
+            subprocess.Popen(
+                argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        outputs = [run.communicate(timeout=600) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], outputs
+        inserted = [int(re.search(r"mongo: inserted (\d+),", out).group(1)) for out, _ in outputs]
+        stored = sum(station_counts_of_uri(server.uri, "forecast_2_0").values())
+        assert sum(inserted) == stored > 0, inserted
+    finally:
+        server.stop()

@@ -99,7 +99,12 @@ def test_server_killed_mid_load_leaves_a_failed_status_and_a_rerun_equals_a_clea
     assert "# Run failed" in artifact and "failed in load" in artifact
 
     server.start()  # same storage: whatever the kill left
-    assert len(_documents(server, "faulty")) < TOTAL
+    stored = len(_documents(server, "faulty"))
+    assert stored < TOTAL
+    # row 9: the report counts what the server acknowledged before it died (every batch noted),
+    # and says that it could not ask the dead server what it holds
+    assert 0 < status["migration"]["inserted"] <= stored
+    assert status["migration"]["committed_on_server"] is None
     again = forecast_pipeline(params)
     assert again.status == "success" and again.migration["reconciliation"]["missing"] == 0
 
@@ -132,7 +137,9 @@ def test_the_cli_prints_the_failed_run_and_one_line_of_error(
     )  # fmt: skip (no ledger lookup: the first MongoDB call is the load's)
     out, err = capsys.readouterr()
     assert code == 1
-    assert "failed in load" in out and "mongo before the failure: nothing loaded" in out
+    assert "failed in load" in out and "mongo before the failure: nothing acknowledged" in out
+    assert "the server could not be asked what it holds" in out  # it is the one that is gone
+    assert "files: 3 (0 failed)" in out  # ingested before the failure
     (line,) = without_progress(err).strip().splitlines()
     assert line.startswith("forecast run: error: failed in load: ") and "unreachable" in line
     assert "Topology" not in line and len(line) < 300
@@ -168,6 +175,7 @@ def test_a_full_lake_after_the_load_names_the_report_stage_and_keeps_what_was_lo
     assert code == 1
     assert "failed in report" in out
     assert f"mongo before the failure: 1 partition(s) loaded, inserted {TOTAL}" in out
+    assert f"the server holds {TOTAL} document(s) this run inserted" in out
     assert "status: NOT WRITTEN (OSError: [Errno 28] No space left on device" in out
     (line,) = without_progress(err).strip().splitlines()
     assert line.startswith("forecast run: error: failed in report: OSError: [Errno 28]")

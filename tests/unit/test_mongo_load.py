@@ -56,9 +56,15 @@ def stored(ids=(), digests=()) -> pa.Table:
 class FakeCollection:
     """Plays back scripted outcomes for insert_many / bulk_write and records what was sent."""
 
-    def __init__(self, *outcomes):
+    def __init__(self, *outcomes, written_by_this_run: int | None = None):
         self.outcomes = list(outcomes)
         self.calls: list[tuple[str, list, bool]] = []
+        self.written_by_this_run = written_by_this_run  # None: every document asked about
+
+    def count_documents(self, query):
+        self.calls.append(("count", [query], False))
+        ids = query["_id"]["$in"]
+        return len(ids) if self.written_by_this_run is None else self.written_by_this_run
 
     def with_options(self, **_):
         return self
@@ -210,8 +216,25 @@ def test_a_retried_insert_resends_what_the_first_try_wrote_as_upserts_counted_in
     identical = {"nUpserted": 0, "nMatched": 2, "nModified": 0, "upserted": []}
     collection = FakeCollection(concern, own, identical)
     counts = load(FakeClient(collection), target(), [plan(2)], sleep=lambda _: None)
-    assert [kind for kind, _, _ in collection.calls] == ["insert", "insert", "update"]
+    assert [kind for kind, _, _ in collection.calls] == ["insert", "insert", "update", "count"]
+    (query,) = collection.calls[-1][1]
+    assert query["metadata.run_id"] == "run-1"  # whose are they: this run's earlier try
     assert (counts.input, counts.inserted, counts.updated, counts.retries) == (2, 2, 0, 1)
+
+
+def test_documents_a_concurrent_run_inserted_first_are_its_inserts_not_this_runs(inventory):
+    """Issue 20, row 9: two runs loading the same documents into one database counted 6,849
+    inserts for 4,950 documents. The one that finds a document already there, identical, and
+    not written by itself, counts it unchanged."""
+    twin = BulkWriteError(
+        {"writeErrors": [{"index": i, "code": 11000, "keyPattern": {"_id": 1}, "errmsg": "E11000 dup _id_"}
+                         for i in range(2)],
+         "writeConcernErrors": [], "nInserted": 0, "nUpserted": 0, "nMatched": 0, "nModified": 0}
+    )  # fmt: skip
+    identical = {"nUpserted": 0, "nMatched": 2, "nModified": 0, "upserted": []}
+    collection = FakeCollection(twin, identical, written_by_this_run=0)
+    counts = load(FakeClient(collection), target(), [plan(2)], sleep=lambda _: None)
+    assert (counts.input, counts.inserted, counts.unchanged, counts.updated) == (2, 0, 2, 0)
 
 
 def test_transient_codes_rerun_the_batch(inventory):
