@@ -13,6 +13,8 @@ def cli_mongo_block(uri: str) -> str:
     import hashlib
 
     return f"{CLI_MONGO_BLOCK}-{hashlib.sha256(uri.encode()).hexdigest()[:16]}"
+
+
 INFOCLIMAT_TOKEN_BLOCK = "infoclimat-token"
 """A Prefect ``Secret`` block holding the InfoClimat open-data API token."""
 AWS_BLOCK = "forecast-aws"

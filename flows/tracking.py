@@ -74,5 +74,6 @@ class RunTracker:
             publish_failure(status, self.params.lake_block)
         except Exception as unwritten:  # the cause stays the stage's; the report's failure is said
             status = dataclasses.replace(status, report_error=one_line(unwritten))
-            cause = f"{cause}; its run report could not be written either: {one_line(unwritten)}"
+            why = "the same cause" if one_line(unwritten) == cause else one_line(unwritten)
+            cause = f"{cause}; its run report could not be written either ({why})"
         return RunFailed(f"failed in {name}: {cause}", status, name)

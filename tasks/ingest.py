@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -144,40 +146,46 @@ def landing_records(
 ) -> list[RawObject]:
     """Wait for the landing copies; one that failed (after its retries) becomes a refused record
     carrying its error, so one object that cannot be read never stops the others."""
-    records = []
-    for file, future in zip(files, futures, strict=True):
-        future.wait()
-        result = future.state.result(raise_on_failure=False)
-        if isinstance(result, RawObject):
-            records.append(result)
-        else:
-            error = f"cannot be read: {one_line(result) if isinstance(result, BaseException) else result}"
-            records.append(
-                ingest.refused(
-                    file.relative or file.name, file.location, run_id, datetime.now(UTC), error
-                )
-            )
-    return records
+
+    def refusal(file: LandingFile, error: str) -> RawObject:
+        where = file.relative or file.name
+        return ingest.refused(
+            where, file.location, run_id, datetime.now(UTC), f"cannot be read: {error}"
+        )
+
+    return _settled(files, futures, refusal, run_level=(ConfigurationError,))
 
 
 def api_records(
     requests: list[ApiRequest], futures: list[PrefectFuture[RawObject]], api_url: str, run_id: str
 ) -> list[RawObject]:
     """Wait for API fetches; a failed request becomes a refused record carrying its error."""
+
+    def refusal(request: ApiRequest, error: str) -> RawObject:
+        name = f"infoclimat-api_{'-'.join(sorted(request.stations))}_{request.start}_{request.end}"
+        origin = request_url(api_url, request, REDACTED)
+        return ingest.refused(name, origin, run_id, datetime.now(UTC), error, source="infoclimat")
+
+    return _settled(requests, futures, refusal)
+
+
+def _settled(
+    inputs: Sequence[Any],
+    futures: list[PrefectFuture[RawObject]],
+    refusal: Callable[[Any, str], RawObject],
+    run_level: tuple[type[BaseException], ...] = (),
+) -> list[RawObject]:
+    """Each input's record once its future is done: its result, or ``refusal`` of its error;
+    an error of ``run_level`` (the lake's configuration, say) fails the run instead."""
     records = []
-    for request, future in zip(requests, futures, strict=True):
+    for item, future in zip(inputs, futures, strict=True):
         future.wait()
         result = future.state.result(raise_on_failure=False)
         if isinstance(result, RawObject):
             records.append(result)
+        elif isinstance(result, run_level):
+            raise result
         else:
-            name = (
-                f"infoclimat-api_{'-'.join(sorted(request.stations))}_{request.start}_{request.end}"
-            )
-            origin = request_url(api_url, request, REDACTED)
-            records.append(
-                ingest.refused(
-                    name, origin, run_id, datetime.now(UTC), str(result), source="infoclimat"
-                )
-            )
+            error = one_line(result) if isinstance(result, BaseException) else str(result)
+            records.append(refusal(item, error))
     return records

@@ -309,9 +309,7 @@ def _identity(record: Any) -> dict[str, Any]:
 def ingested_outcomes(records: Sequence[Any]) -> list[FileOutcome]:
     """The outcomes of a run's inputs once ingested, before they are parsed: a run that fails
     later still lists them (``pending``: stored, not parsed)."""
-    return [
-        file_outcome(r, status=None if not r.stored or r.error else "pending") for r in records
-    ]
+    return [file_outcome(r, status=None if not r.stored or r.error else "pending") for r in records]
 
 
 def staged_outcome(record: Any, staged: Any) -> FileOutcome:

@@ -11,7 +11,7 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from flows.pipeline import forecast_pipeline
-from forecast.errors import ConfigurationError
+from forecast.errors import ConfigurationError, RunFailed
 from forecast.samples import write_demo_landing
 from tasks.reports import ARTIFACT_KEYS
 from tests.support import DEMO_COUNTS
@@ -133,8 +133,12 @@ def test_window_loads_only_the_requested_utc_dates(stack, landing, mongo_server)
 def test_missing_block_fails_at_once_naming_it_and_the_command(landing):
     from flows.params import RunParams
 
-    with pytest.raises(ConfigurationError, match=r"block 'no-such-lake' .*forecast setup"):
+    with pytest.raises(
+        RunFailed, match=r"failed in ingest: .*block 'no-such-lake' .*forecast setup"
+    ) as raised:
         forecast_pipeline(RunParams(landing=str(landing), lake_block="no-such-lake"))
+    assert isinstance(raised.value.__cause__, ConfigurationError)
+    assert str(raised.value).endswith("its run report could not be written either (the same cause)")
 
 
 def test_schema_drift_is_reported_per_source_and_the_file_still_loads(
