@@ -1,9 +1,11 @@
 """What a run tells the platform: EMF metric lines on stdout and, on request, JSON logs.
 
-**Metrics.** ``emit_run_metrics`` writes the run's CloudWatch Embedded Metric Format documents
-(``forecast.run.metrics``) to stdout, one JSON line each, at the end of every run: the parent flow
-calls it with the run's status, ``RunTracker`` with the failed status. On ECS the task's stdout
-goes to the flow log group (awslogs driver), where CloudWatch extracts the metrics. The
+**Metrics.** Every run, a failed one included, has CloudWatch Embedded Metric Format documents
+(``forecast.run.metrics``; ``run_metric_lines``): they are kept in the run's reports
+(``reports/run=<id>/metrics.json``) and, where CloudWatch reads them, written to stdout one JSON
+line each (``emit_metric_lines``): with ``FORECAST_EMF=stdout``, which the ECS deployments set
+(prefect.yaml's job variables): the task's stdout goes to the flow log group (awslogs driver),
+where CloudWatch extracts the metrics. A local ``forecast run`` keeps its summary plain text. The
 namespace (``FORECAST_METRIC_NAMESPACE``, default ``Forecast/Pipeline``) and the ``Environment``
 dimension (``FORECAST_ENVIRONMENT``, default ``local``) are set by the deployment's job variables
 (prefect.yaml), never detected.
@@ -59,14 +61,30 @@ def metric_context() -> MetricContext:
     )
 
 
-def emit_run_metrics(status: RunStatus, latency: LatencyReport | None = None) -> None:
-    """Write the run's EMF lines to stdout (not a log record: CloudWatch needs each line to be
-    the JSON document alone, without a logger's prefix)."""
+EMF_VARIABLE = "FORECAST_EMF"
+
+
+def run_metric_lines(status: RunStatus, latency: LatencyReport | None = None) -> list[str]:
+    """The run's EMF documents, one JSON line each."""
     from forecast.run.metrics import emf_lines
 
-    lines = emf_lines(status, metric_context(), latency)
+    return emf_lines(status, metric_context(), latency)
+
+
+def emit_metric_lines(lines: list[str]) -> None:
+    """Write EMF lines to stdout when ``FORECAST_EMF=stdout`` (where CloudWatch reads them: not
+    a log record, each line must be the JSON document alone, without a logger's prefix)."""
+    if os.environ.get(EMF_VARIABLE, "").strip().lower() != "stdout":
+        return
     sys.stdout.write("".join(f"{line}\n" for line in lines))
     sys.stdout.flush()
+
+
+def emit_run_metrics(status: RunStatus, latency: LatencyReport | None = None) -> list[str]:
+    """Build the run's EMF lines and emit them (``emit_metric_lines``); return them."""
+    lines = run_metric_lines(status, latency)
+    emit_metric_lines(lines)
+    return lines
 
 
 DEBUG_VARIABLE = "FORECAST_DEBUG"

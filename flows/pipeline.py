@@ -12,7 +12,7 @@ from prefect.states import Completed, State
 from flows.handoff import hand_off
 from flows.ingest import ingest
 from flows.load import load
-from flows.observability import emit_run_metrics, use_json_logs
+from flows.observability import emit_metric_lines, run_metric_lines, use_json_logs
 from flows.params import RunParams
 from flows.tracking import RunTracker
 from flows.transform import transform
@@ -84,15 +84,16 @@ def _pipeline(params: RunParams) -> RunStatus | State[RunStatus]:
         stages=run.clock.stages | {"latency": loaded.latency.duration_s or 0.0},
         ledger_recorded=loaded.recorded,
     )  # fmt: skip
+    metrics = run_metric_lines(status, loaded.latency)
     with run.stage("report"):
         page = publish_quality_page(checked, staged, params.window, run.run_id, params.lake_block)
         publish_reports(
             status, checked.quality, loaded.migration, loaded.latency, params.lake_block,
-            quality_page=page,
+            quality_page=page, metrics=metrics,
         )  # fmt: skip
         if params.requeue_run:
             record_requeue(params.requeue_run, status, params.lake_block)
-    emit_run_metrics(status, loaded.latency)  # a failed stage emits its own (RunTracker)
+    emit_metric_lines(metrics)  # once reported: a failed report stage emits its own (RunTracker)
     if status.held:
         raise RejectionThresholdExceeded(status.held, status)
     if status.status != "success":

@@ -17,7 +17,6 @@ from pathlib import Path
 # The settings the Makefile exports for every command, applied to the bare CLI too.
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
     # Prefect's 20 s is too short for the ephemeral API on a busy 2-core machine (seen here:
     # "Timed out while attempting to connect to ephemeral Prefect API server").
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
@@ -53,6 +52,10 @@ def apply_defaults() -> dict[str, str]:
         Path(os.environ[variable]).expanduser().mkdir(parents=True, exist_ok=True)
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    # JSON lines go to a log shipper: the run's own log lines (INFO) are the point, and they stay
+    # off a terminal's summary (stderr); on a terminal, warnings only. Before Prefect reads it.
+    json_logs = os.environ.get("FORECAST_LOG_FORMAT", "").strip().lower() == "json"
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if json_logs else "WARNING")
     return {
         "FORECAST_HOME": os.environ["FORECAST_HOME"],
         "PREFECT_HOME": os.environ["PREFECT_HOME"],

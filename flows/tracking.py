@@ -69,9 +69,9 @@ class RunTracker:
             window=self.params.window, stage=name, cause=cause, files=self.files,
             quality=self.quality, migration=migration, stages=self.clock.stages,
         )  # fmt: skip
-        emit_run_metrics(status)  # first: the metrics do not depend on the lake being reachable
+        metrics = emit_run_metrics(status)  # first: they do not depend on the lake being reachable
         try:
-            publish_failure(status, self.params.lake_block)
+            publish_failure(status, self.params.lake_block, metrics)
         except Exception as unwritten:  # the cause stays the stage's; the report's failure is said
             status = dataclasses.replace(status, report_error=one_line(unwritten))
             why = "the same cause" if one_line(unwritten) == cause else one_line(unwritten)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from prefect import get_run_logger, task
@@ -31,7 +32,7 @@ def report_keys(run_id: str) -> dict[str, str]:
     """Return the reports-zone keys of a run's JSON reports."""
     return {
         name: f"run={run_id}/{name}.json"
-        for name in ("quality", "migration", "latency", "pipeline_status")
+        for name in ("quality", "migration", "latency", "metrics", "pipeline_status")
     }
 
 
@@ -82,11 +83,17 @@ def publish_reports(
     latency: LatencyReport | None,
     lake_block: str,
     quality_page: str | None = None,
+    metrics: list[str] | None = None,
 ) -> dict[str, str]:
     """Write the JSON reports (plus ``latest/pipeline_status.json``) and create the artifacts;
-    ``quality_page``: the URI of the run's quality page, linked from the run status."""
+    ``quality_page``: the URI of the run's quality page, linked from the run status;
+    ``metrics``: the run's EMF lines, kept as ``metrics.json``."""
     lake = load_lake(lake_block)
     keys = report_keys(status.run_id)
+    if metrics is None:
+        keys.pop("metrics")
+    else:
+        lake.write_json("reports", keys["metrics"], [json.loads(line) for line in metrics])
     lake.write_json("reports", keys["quality"], quality.to_dict())
     create_table_artifact(
         quality.to_rows(),
@@ -161,10 +168,13 @@ def record_requeue(requeued_run: str, status: RunStatus, lake_block: str) -> str
     retry_delay_seconds=[2, 10, 30],
     retry_condition_fn=retry_transient,
 )
-def publish_failure(status: RunStatus, lake_block: str) -> str:
-    """Publish the status of a failed run (JSON and the run-status artifact) before it fails."""
+def publish_failure(status: RunStatus, lake_block: str, metrics: list[str] | None = None) -> str:
+    """Publish the status of a failed run (JSON, its EMF documents as ``metrics.json``, the
+    run-status artifact) before it fails."""
     lake = load_lake(lake_block)
     keys = report_keys(status.run_id)
+    if metrics is not None:
+        lake.write_json("reports", keys["metrics"], [json.loads(line) for line in metrics])
     document = status.to_dict()
     lake.write_json("reports", keys["pipeline_status"], document)
     lake.write_json("reports", "latest/pipeline_status.json", document)

@@ -47,8 +47,9 @@ def test_demo_writes_three_real_format_files(tmp_path, capsys):
 
 
 def test_a_landing_with_nothing_to_read_is_partial_and_lists_what_it_ignored(
-    tmp_path, stack, capsys
+    tmp_path, stack, capsys, monkeypatch
 ):
+    monkeypatch.setenv("FORECAST_EMF", "stdout")
     landing = tmp_path / "landing"
     (landing / "stream").mkdir(parents=True)
     (landing / "README.txt").write_text("not data")
@@ -60,7 +61,7 @@ def test_a_landing_with_nothing_to_read_is_partial_and_lists_what_it_ignored(
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 3, out  # partial: a broken upstream sync must not look healthy
-    assert '"RunSucceeded":0' in out and '"Status":"partial"' in out
+    assert '"RunSucceeded":0' in out and '"Status":"partial"' in out  # FORECAST_EMF=stdout
     assert "files: 2 (0 failed, 2 ignored)" in out
     assert "IGNORED README.txt: not a type the pipeline reads" in out
     assert "IGNORED stream/.part-0001.jsonl: a hidden or temporary file" in out

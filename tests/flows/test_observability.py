@@ -75,11 +75,13 @@ def test_a_run_with_a_sentinel_password_writes_json_logs_and_emf_and_never_the_p
     landing = tmp_path / "landing"
     write_demo_landing(landing)
     env = {
-        **os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_LEVEL": "INFO",
+        **os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(),
         "FORECAST_LOG_FORMAT": "json", "FORECAST_ENVIRONMENT": "observability-test",
         "PYTHONPATH": str(ROOT), "FORECAST_MONGO_URI": _uri(auth_port),
+        "FORECAST_EMF": "stdout",  # as the ECS deployments set it (prefect.yaml)
     }  # fmt: skip
     env.pop("PREFECT_LOGGING_SETTINGS_PATH", None)  # forecast run chooses it (JSON requested)
+    env.pop("PREFECT_LOGGING_LEVEL", None)  # and the level: the run's INFO lines, as JSON
     command = [sys.executable, "-m", "flows.cli", "run", "--landing", str(landing),
                "--lake-block", params.lake_block,
                "--work-dir", str(tmp_path / "work"), "--latency-budget", "2"]  # fmt: skip
@@ -129,7 +131,8 @@ def test_a_run_with_a_sentinel_password_writes_json_logs_and_emf_and_never_the_p
         assert SENTINEL not in text and f"{USER}:" not in text
 
 
-def test_a_run_that_fails_in_a_stage_still_emits_its_metrics(tmp_path, stack, capsys):
+def test_a_run_that_fails_in_a_stage_still_emits_its_metrics(tmp_path, stack, capsys, monkeypatch):
+    monkeypatch.setenv("FORECAST_EMF", "stdout")
     params = stack(tmp_path)
     code = main(["run", "--landing", str(tmp_path / "nowhere"), "--lake-block", params.lake_block,
                  "--mongo-block", params.mongo_block])  # fmt: skip
@@ -143,3 +146,29 @@ def test_a_run_that_fails_in_a_stage_still_emits_its_metrics(tmp_path, stack, ca
     )
     assert "RecordsExtracted" not in metric_values(document)  # failed before anything was read
     assert (document["Environment"], document["Deployment"]) == ("local", "none")
+    kept = json.loads(
+        (stack.lake / "reports" / f"run={document['RunId']}" / "metrics.json").read_text()
+    )
+    assert kept == [document]  # the run's reports keep them too
+
+
+def test_a_local_run_keeps_its_metrics_in_its_reports_and_a_plain_summary(
+    tmp_path, stack, capsys, monkeypatch
+):
+    """Issue 21, point 5: no EMF lines on a terminal unless asked (FORECAST_EMF=stdout)."""
+    monkeypatch.delenv("FORECAST_EMF", raising=False)
+    landing = tmp_path / "landing"
+    write_demo_landing(landing)
+    params = stack(landing)
+    code = main(["run", "--landing", str(landing), "--lake-block", params.lake_block,
+                 "--mongo-block", params.mongo_block, "--latency-budget", "1"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert not any(line.startswith("{") for line in out.splitlines())  # no EMF document
+    assert out.splitlines()[0].startswith("run ")  # the summary, plain text
+    run_id = out.split()[1].rstrip(":")
+    (run_line, *queries) = [
+        check_emf(json.dumps(d))
+        for d in json.loads((stack.lake / "reports" / f"run={run_id}" / "metrics.json").read_text())
+    ]
+    assert metric_values(run_line)["RunSucceeded"] == (1, "Count") and queries

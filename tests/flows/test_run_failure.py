@@ -169,6 +169,7 @@ def test_a_full_lake_after_the_load_names_the_report_stage_and_keeps_what_was_lo
         real_write(self, key, content)
 
     monkeypatch.setattr(LocalZone, "write", full)
+    monkeypatch.setenv("FORECAST_EMF", "stdout")
     code = main(["run", "--landing", str(landing), "--lake-block", params.lake_block,
                  "--mongo-block", params.mongo_block, "--work-dir", str(tmp_path / "work")])  # fmt: skip
     out, err = capsys.readouterr()

@@ -206,10 +206,11 @@ def test_links_never_lead_out_of_the_landing(shared_raw, tmp_path, run, capsys, 
 
 
 def test_a_stray_file_that_disagrees_wins_nothing_and_the_run_says_so(
-    shared_raw, tmp_path, run, capsys, mongo_server
+    shared_raw, tmp_path, run, capsys, mongo_server, monkeypatch
 ):
     import json
 
+    monkeypatch.setenv("FORECAST_EMF", "stdout")
     document = json.loads((shared_raw / "infoclimat" / JSON).read_bytes())
     for records in document["hourly"].values():
         for record in records if isinstance(records, list) else ():
