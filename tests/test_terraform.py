@@ -36,6 +36,7 @@ ENV_FROM_OUTPUT = {
     "FORECAST_LOG_GROUP": "log_group_name",
     "FORECAST_LANDING_BUCKET": "bucket_names",
     "FORECAST_ENVIRONMENT": "environment",
+    "FORECAST_PREFECT_AUTH_STRING_SECRET_ARN": "prefect_api_auth_string_secret_arn",
     "AWS_REGION": "region",
 }
 

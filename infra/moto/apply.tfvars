@@ -5,6 +5,9 @@
 # this stack, the image pushed afterwards).
 image_uri = "123456789012.dkr.ecr.eu-west-3.amazonaws.com/forecast-prod-flows:moto"
 
+# The Prefect server's ALB admits one operators' range besides the tasks (none by default).
+prefect_server_operator_cidrs = ["192.168.10.0/24"]
+
 moto_unsupported = [
   # moto stores RedriveAllowPolicy (SetQueueAttributes) but never returns it from
   # GetQueueAttributes, and the provider waits for it: the apply hangs. The queue's own

@@ -19,10 +19,12 @@ provider "aws" {
     ec2              = var.moto_endpoint
     ecr              = var.moto_endpoint
     ecs              = var.moto_endpoint
+    elbv2            = var.moto_endpoint
     eventbridge      = var.moto_endpoint
     iam              = var.moto_endpoint
     kms              = var.moto_endpoint
     lambda           = var.moto_endpoint
+    rds              = var.moto_endpoint
     s3               = var.moto_endpoint
     secretsmanager   = var.moto_endpoint
     servicediscovery = var.moto_endpoint

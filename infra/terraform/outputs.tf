@@ -87,3 +87,18 @@ output "metric_namespace" {
   description = "CloudWatch namespace of the pipeline's EMF metrics (the flows' default FORECAST_METRIC_NAMESPACE)."
   value       = module.monitoring.metric_namespace
 }
+
+output "prefect_api_url" {
+  description = "PREFECT_API_URL of the worker and flow runs: this stack's server (prefect_api_url empty) or the given one."
+  value       = local.prefect_api_url
+}
+
+output "prefect_api_auth_string_secret_arn" {
+  description = "Secret of the self-hosted server's API auth string (prefect.yaml FORECAST_PREFECT_AUTH_STRING_SECRET_ARN, job variable prefect_api_auth_string_secret_arn); empty with an external prefect_api_url."
+  value       = local.prefect_server_enabled ? module.prefect_server[0].auth_string_secret_arn : ""
+}
+
+output "prefect_server_alb_dns_name" {
+  description = "Internal ALB of the self-hosted Prefect server (empty with an external prefect_api_url)."
+  value       = local.prefect_server_enabled ? module.prefect_server[0].alb_dns_name : ""
+}

@@ -57,12 +57,13 @@ variable "worker_image" {
 }
 
 variable "prefect_api_url" {
-  description = "Prefect API URL the worker talks to, e.g. https://prefect.internal.example.com/api."
+  description = "URL of an existing Prefect API (Prefect Cloud, or a server run elsewhere), e.g. https://prefect.internal.example.com/api. Empty (the default) = this stack runs its own server (modules/prefect_server) and the worker and flow runs use it."
   type        = string
+  default     = ""
 }
 
 variable "prefect_api_key_secret_arn" {
-  description = "ARN of a Secrets Manager secret holding PREFECT_API_KEY (Prefect Cloud). Empty for a self-hosted server without auth."
+  description = "ARN of a Secrets Manager secret holding PREFECT_API_KEY (Prefect Cloud, with prefect_api_url). Empty for a self-hosted server: this stack's own server authenticates with the auth string of modules/prefect_server."
   type        = string
   default     = ""
 }
@@ -110,10 +111,60 @@ variable "mongodb_volume_size_gb" {
   default     = 50
 }
 
-variable "self_hosted_prefect" {
-  description = "Reserved for the optional prefect_server module (ECS + RDS + ALB). NOT implemented in this change: the worker points at prefect_api_url."
+# --- self-hosted Prefect server (modules/prefect_server; only when prefect_api_url = "") ---
+
+variable "prefect_server_operator_cidrs" {
+  description = "CIDRs of the operators (VPN, bastion) allowed to reach the Prefect server's internal ALB (UI and API). Empty = only the worker and the flow runs reach it."
+  type        = list(string)
+  default     = []
+}
+
+variable "prefect_server_certificate_arn" {
+  description = "ACM certificate ARN for the ALB's HTTPS listener (443). Empty = HTTP on 80: the API auth string then crosses the VPC unencrypted (see README.md)."
+  type        = string
+  default     = ""
+}
+
+variable "prefect_server_domain_name" {
+  description = "DNS name the certificate covers, pointed at the ALB outside this stack (required with a certificate). Empty = the ALB's own DNS name."
+  type        = string
+  default     = ""
+}
+
+variable "prefect_server_image" {
+  description = "Prefect server image; the server runs the clients' Prefect version (3.8.8). Tags are not verified here."
+  type        = string
+  default     = "prefecthq/prefect:3.8.8-python3.11"
+}
+
+variable "prefect_server_db_instance_class" {
+  description = "RDS instance class of the Prefect server's PostgreSQL."
+  type        = string
+  default     = "db.t4g.small"
+}
+
+variable "prefect_server_db_multi_az" {
+  description = "Multi-AZ standby for the Prefect server's PostgreSQL."
   type        = bool
-  default     = true
+  default     = false
+}
+
+variable "prefect_server_deletion_protection" {
+  description = "Deletion protection of the Prefect database and ALB. null (default) = on when environment is \"prod\". Set false and apply before destroying a prod stack."
+  type        = bool
+  default     = null
+}
+
+variable "prefect_server_db_password_version" {
+  description = "Bump to rotate the Prefect database password (RDS and its secret in one apply); then redeploy the server service."
+  type        = number
+  default     = 1
+}
+
+variable "prefect_server_auth_string_version" {
+  description = "Bump to rotate the Prefect API auth string; then redeploy the server and worker services (flow runs read it at start)."
+  type        = number
+  default     = 1
 }
 
 # --- alarms on the pipeline's metrics (modules/monitoring) -------------------

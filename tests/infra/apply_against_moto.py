@@ -1,10 +1,12 @@
 """`terraform apply` of the whole stack against a moto server on loopback, what matters read back
 from moto with boto3, then `terraform destroy`.
 
-Run by `make infra-apply` (about three minutes: moto makes the provider wait on S3 lifecycle and
-SQS attribute propagation), not collected by `make test`. The two resources moto 5.2.5 cannot
-create are left out by address through `moto_unsupported` (infra/moto/apply.tfvars, with the
-reasons); tests/infra/test_terraform_plan.py checks their planned content instead.
+Run by `make infra-apply` (six to eight minutes here: moto makes the provider wait on S3
+lifecycle, SQS attribute propagation and the RDS instance's modifications), not collected by
+`make test`. The stack is applied with the defaults, so the self-hosted Prefect server
+(modules/prefect_server) is in it. The two resources moto 5.2.5 cannot create are left out by
+address through `moto_unsupported` (infra/moto/apply.tfvars, with the reasons);
+tests/infra/test_terraform_plan.py checks their planned content instead.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 
 import hcl2
 import pytest
+from botocore.exceptions import ClientError
 
-from tests.infra.support import LAMBDA_ZIP, MOTO_DIR, PREFECT_API_URL, REGION, MotoServer, report
+from tests.infra.support import LAMBDA_ZIP, MOTO_DIR, REGION, MotoServer, report
 
 ACCOUNT = "123456789012"  # moto's account
 NAME = "forecast-prod"
@@ -30,6 +33,8 @@ MOTO_UNSUPPORTED = {
     "module.worker.aws_sqs_queue_redrive_allow_policy.dlq[0]",
     "module.mongodb[0].aws_backup_selection.volumes[0]",
 }
+SERVER = f"{NAME}-prefect"  # the Prefect server's RDS instance, ALB, target group, secrets' prefix
+OPERATORS = "192.168.10.0/24"  # prefect_server_operator_cidrs in apply.tfvars
 
 
 @dataclass
@@ -61,8 +66,7 @@ def _state_addresses(module: dict) -> set[str]:
 @pytest.fixture(scope="module")
 def applied(stack, moto, request) -> Applied:
     terraform = stack.terraform
-    args = ["-input=false", f"-var=moto_endpoint={moto.url}",
-            f"-var=prefect_api_url={PREFECT_API_URL}", f"-var-file={APPLY_TFVARS}"]  # fmt: skip
+    args = ["-input=false", f"-var=moto_endpoint={moto.url}", f"-var-file={APPLY_TFVARS}"]
     # The same variables without the exclusions: what AWS would get.
     terraform("plan", *args, "-var=moto_unsupported=[]", "-out=full.tfplan")
     terraform("plan", *args, "-out=moto.tfplan")
@@ -81,8 +85,7 @@ def applied(stack, moto, request) -> Applied:
 
 
 def _plan_args_for(moto_url: str, *extra: str) -> list[str]:
-    return ["-input=false", f"-var=moto_endpoint={moto_url}",
-            f"-var=prefect_api_url={PREFECT_API_URL}", *extra]  # fmt: skip
+    return ["-input=false", f"-var=moto_endpoint={moto_url}", *extra]
 
 
 def test_plan_refuses_a_missing_lambda_zip_and_undocumented_moto_exclusions(stack, moto):
@@ -142,9 +145,14 @@ def _secret_arns(applied: Applied) -> list[str]:
     )
 
 
+def _secret_arn(applied: Applied, name: str) -> str:
+    return applied.client("secretsmanager").describe_secret(SecretId=f"{NAME}/{name}")["ARN"]
+
+
 def test_apply_creates_every_planned_resource_but_the_two_moto_cannot(applied):
-    assert applied.apply_summary == "Apply complete! Resources: 151 added, 0 changed, 0 destroyed."
-    assert len(applied.planned_in_full) == 153
+    # 180 with the defaults, plus the operators' rule of apply.tfvars
+    assert applied.apply_summary == "Apply complete! Resources: 179 added, 0 changed, 0 destroyed."
+    assert len(applied.planned_in_full) == 181
     assert applied.planned_in_full - applied.planned_for_moto == MOTO_UNSUPPORTED
     assert applied.planned_for_moto <= applied.planned_in_full
     assert applied.in_state == applied.planned_for_moto
@@ -236,7 +244,10 @@ def test_the_worker_role_runs_only_forecast_tasks_on_the_cluster_and_passes_only
         "repositories"
     ][0]
     assert execution["EcrPull"]["Resource"] == [repository["repositoryArn"]]
-    assert execution["InjectSecrets"]["Resource"] == _secret_arns(applied)
+    # the flow runs' and the worker's PREFECT_API_AUTH_STRING (prefect.yaml's job variable)
+    auth = applied.outputs["prefect_api_auth_string_secret_arn"]
+    assert auth == _secret_arn(applied, "prefect-api-auth-string")
+    assert execution["InjectSecrets"]["Resource"] == sorted([*_secret_arns(applied), auth])
 
 
 def test_the_aws_managed_policies_are_attached(applied):
@@ -294,12 +305,17 @@ def test_the_cluster_runs_one_worker_service_polling_the_work_pool(applied):
     ]
     assert container["readonlyRootFilesystem"] is True
     environment = {item["name"]: item["value"] for item in container["environment"]}
+    # the stack's own Prefect server, through its ALB
+    (alb,) = applied.client("elbv2").describe_load_balancers(Names=[SERVER])["LoadBalancers"]
+    assert applied.outputs["prefect_api_url"] == f"http://{alb['DNSName']}/api"
     assert environment == {
-        "PREFECT_API_URL": PREFECT_API_URL, "PREFECT_HOME": "/tmp/prefect",
+        "PREFECT_API_URL": applied.outputs["prefect_api_url"], "PREFECT_HOME": "/tmp/prefect",
         "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME": f"{NAME}-ecs-task-events",
         "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
     }  # fmt: skip
-    assert not container.get("secrets")  # no API key secret given: a self-hosted server
+    assert container["secrets"] == [
+        {"name": "PREFECT_API_AUTH_STRING", "valueFrom": applied.outputs["prefect_api_auth_string_secret_arn"]}
+    ]  # fmt: skip
     assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/{NAME}/worker"
 
 
@@ -351,7 +367,8 @@ def test_secrets_exist_encrypted_with_the_platform_key_and_without_a_value(appli
         "mongo_uri_secret_arn": f"{NAME}/mongodb-uri", "infoclimat_token_secret_arn": f"{NAME}/infoclimat-token",
     }  # fmt: skip
     listed = {s["Name"] for s in secrets.list_secrets()["SecretList"]}
-    assert listed == {f"{NAME}/mongodb-uri", f"{NAME}/infoclimat-token", f"{NAME}/mongodb-keyfile"}
+    assert listed == {f"{NAME}/mongodb-uri", f"{NAME}/infoclimat-token", f"{NAME}/mongodb-keyfile",
+                      f"{NAME}/prefect-db-password", f"{NAME}/prefect-api-auth-string"}  # fmt: skip
 
 
 def test_the_alarms_watch_the_emf_metrics_and_the_check_sums_run_succeeded(applied):
@@ -391,7 +408,10 @@ def test_the_alarms_watch_the_emf_metrics_and_the_check_sums_run_succeeded(appli
         for query in ("station_day", "network_week", "near_point", "daily_means_month",
                       "count_station")
     }  # fmt: skip
-    assert set(alarms) == set(expected) | {f"{NAME}-worker-dlq-not-empty"}
+    assert set(alarms) == set(expected) | {
+        f"{NAME}-worker-dlq-not-empty",
+        f"{SERVER}-no-healthy-server",
+    }
     for name, (metric, statistic, operator, threshold, dimensions) in expected.items():
         alarm = alarms[name]
         assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"],
@@ -410,8 +430,237 @@ def test_the_alarms_watch_the_emf_metrics_and_the_check_sums_run_succeeded(appli
     assert [t["Arn"] for t in hourly] == [function["FunctionArn"]]
 
 
+# --- the self-hosted Prefect server (modules/prefect_server) --------------------------------------
+
+
+def _security_groups(applied: Applied) -> dict[str, str]:
+    groups = applied.client("ec2").describe_security_groups()["SecurityGroups"]
+    return {g["GroupName"]: g["GroupId"] for g in groups}
+
+
+def _rules(applied: Applied, group_id: str) -> set[tuple]:
+    """(direction, protocol, from, to, CIDR or referenced group) of one security group."""
+    rules = applied.client("ec2").describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [group_id]}]
+    )["SecurityGroupRules"]
+    return {
+        ("egress" if r["IsEgress"] else "ingress", r["IpProtocol"], r["FromPort"], r["ToPort"],
+         r.get("CidrIpv4") or r["ReferencedGroupInfo"]["GroupId"])
+        for r in rules
+    }  # fmt: skip
+
+
+def test_the_prefect_database_is_private_encrypted_backed_up_and_protected(applied):
+    rds = applied.client("rds")
+    (db,) = rds.describe_db_instances(DBInstanceIdentifier=SERVER)["DBInstances"]
+    assert (db["Engine"], db["EngineVersion"], db["DBInstanceClass"], db["DBName"],
+            db["MasterUsername"]) == ("postgres", "16", "db.t4g.small", "prefect", "prefect")  # fmt: skip
+    assert db["StorageEncrypted"] is True
+    assert db["KmsKeyId"] == _key_arn(applied, f"{NAME}-platform")
+    assert (db["PubliclyAccessible"], db["MultiAZ"], db["DeletionProtection"]) == (
+        False,
+        False,
+        True,
+    )
+    assert (db["BackupRetentionPeriod"], db["PreferredBackupWindow"]) == (7, "02:00-02:30")
+    assert db["EnabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [
+        _security_groups(applied)[f"{SERVER}-db"]
+    ]
+    (group,) = rds.describe_db_subnet_groups(DBSubnetGroupName=SERVER)["DBSubnetGroups"]
+    assert db["DBSubnetGroup"]["DBSubnetGroupName"] == SERVER
+    assert sorted(s["SubnetIdentifier"] for s in group["Subnets"]) == sorted(
+        applied.outputs["subnet_ids"]
+    )  # the private subnets
+    assert group["VpcId"] == applied.outputs["vpc_id"]
+    parameters = rds.describe_db_parameters(DBParameterGroupName=SERVER)["Parameters"]
+    assert {p["ParameterName"]: p["ParameterValue"] for p in parameters} == {
+        "rds.force_ssl": "1", "log_statement": "ddl", "log_min_duration_statement": "1000",
+    }  # fmt: skip
+    logs = applied.client("logs").describe_log_groups(
+        logGroupNamePrefix=f"/aws/rds/instance/{SERVER}/"
+    )
+    assert {(g["logGroupName"].rsplit("/", 1)[1], g["retentionInDays"], g["kmsKeyId"])
+            for g in logs["logGroups"]} == {
+        (export, 90, _key_arn(applied, f"{NAME}-platform")) for export in ("postgresql", "upgrade")
+    }  # fmt: skip
+    # Deletion protection is enforced (moto refuses like RDS does)
+    with pytest.raises(ClientError, match="Cannot delete protected DB Instance"):
+        rds.delete_db_instance(DBInstanceIdentifier=SERVER, SkipFinalSnapshot=True)
+
+
+def test_the_generated_secrets_hold_values_that_are_in_neither_the_state_nor_the_plans(applied):
+    secrets = applied.client("secretsmanager")
+    platform_key = _key_arn(applied, f"{NAME}-platform")
+    values = {}
+    for name in ("prefect-db-password", "prefect-api-auth-string"):
+        assert secrets.describe_secret(SecretId=f"{NAME}/{name}")["KmsKeyId"] == platform_key
+        values[name] = secrets.get_secret_value(SecretId=f"{NAME}/{name}")["SecretString"]
+    password, auth = values["prefect-db-password"], values["prefect-api-auth-string"]
+    assert re.fullmatch(r"[A-Za-z0-9]{40}", password), "40 letters and digits"
+    user, _, auth_password = auth.partition(":")
+    assert user == "admin" and re.fullmatch(r"[A-Za-z0-9]{40}", auth_password)
+    assert auth_password != password  # two generated values
+    terraform = applied.terraform
+    kept = [(terraform.dir / "terraform.tfstate").read_text(), json.dumps(terraform.show_json())]
+    kept += [json.dumps(terraform.show_json(plan)) for plan in ("full.tfplan", "moto.tfplan")]
+    for text in kept:
+        assert password not in text and auth_password not in text
+
+
+def test_the_internal_alb_forwards_to_the_server_and_checks_its_health(applied):
+    elbv2 = applied.client("elbv2")
+    (alb,) = elbv2.describe_load_balancers(Names=[SERVER])["LoadBalancers"]
+    groups = _security_groups(applied)
+    assert (alb["Scheme"], alb["Type"], alb["VpcId"]) == (
+        "internal",
+        "application",
+        applied.outputs["vpc_id"],
+    )
+    assert alb["SecurityGroups"] == [groups[f"{SERVER}-alb"]]
+    assert sorted(z["SubnetId"] for z in alb["AvailabilityZones"]) == sorted(
+        applied.outputs["subnet_ids"]
+    )
+    assert applied.outputs["prefect_server_alb_dns_name"] == alb["DNSName"]
+    attributes = {
+        a["Key"]: a["Value"]
+        for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=alb["LoadBalancerArn"])[
+            "Attributes"
+        ]
+    }
+    assert (attributes["deletion_protection.enabled"],
+            attributes["routing.http.drop_invalid_header_fields.enabled"],
+            attributes["idle_timeout.timeout_seconds"]) == ("true", "true", "60")  # fmt: skip
+    (group,) = elbv2.describe_target_groups(Names=[SERVER])["TargetGroups"]
+    assert (group["Protocol"], group["Port"], group["TargetType"], group["VpcId"]) == (
+        "HTTP",
+        4200,
+        "ip",
+        applied.outputs["vpc_id"],
+    )
+    assert (group["HealthCheckPath"], group["Matcher"], group["HealthCheckIntervalSeconds"]) == (
+        "/api/health",
+        {"HttpCode": "200"},
+        15,
+    )
+    assert group["LoadBalancerArns"] == [alb["LoadBalancerArn"]]
+    (listener,) = elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+    assert (listener["Port"], listener["Protocol"]) == (80, "HTTP")  # no certificate given
+    assert [(a["Type"], a["TargetGroupArn"]) for a in listener["DefaultActions"]] == [
+        ("forward", group["TargetGroupArn"])
+    ]
+    alarm = applied.client("cloudwatch").describe_alarms(AlarmNames=[f"{SERVER}-no-healthy-server"])
+    (alarm,) = alarm["MetricAlarms"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == (
+        "AWS/ApplicationELB",
+        "HealthyHostCount",
+        1.0,
+    )
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+        "LoadBalancer": alb["LoadBalancerArn"].split(":loadbalancer/")[1],
+        "TargetGroup": group["TargetGroupArn"].split(":")[-1],
+    }
+    assert alarm["AlarmActions"] == [applied.outputs["sns_topic_arn"]]
+
+
+def test_only_the_tasks_and_the_operators_reach_the_alb_only_the_alb_the_server_and_only_the_server_the_database(
+    applied,
+):
+    groups = _security_groups(applied)
+    tasks, alb, server, db = (
+        groups[n] for n in (f"{NAME}-tasks", f"{SERVER}-alb", f"{SERVER}-server", f"{SERVER}-db")
+    )
+    assert _rules(applied, alb) == {
+        ("ingress", "tcp", 80, 80, tasks),
+        ("ingress", "tcp", 80, 80, OPERATORS),
+        ("egress", "tcp", 4200, 4200, server),
+    }
+    assert _rules(applied, server) == {
+        ("ingress", "tcp", 4200, 4200, alb),
+        ("egress", "tcp", 5432, 5432, db),
+        ("egress", "tcp", 443, 443, "0.0.0.0/0"),
+    }
+    assert _rules(applied, db) == {("ingress", "tcp", 5432, 5432, server)}  # and no egress
+    # The worker and the flow runs reach the ALB over HTTP inside the VPC.
+    assert ("egress", "tcp", 80, 80, "10.42.0.0/16") in _rules(applied, tasks)
+    assert applied.outputs["security_group_id"] == tasks
+
+
+def test_one_server_task_runs_prefect_server_start_with_its_database_and_auth_from_secrets_manager(
+    applied,
+):
+    ecs = applied.client("ecs")
+    (service,) = ecs.describe_services(
+        cluster=applied.outputs["ecs_cluster_name"], services=[f"{NAME}-prefect-server"]
+    )["services"]
+    (group,) = applied.client("elbv2").describe_target_groups(Names=[SERVER])["TargetGroups"]
+    assert (service["desiredCount"], service["launchType"]) == (1, "FARGATE")
+    assert service["loadBalancers"] == [
+        {
+            "targetGroupArn": group["TargetGroupArn"],
+            "containerName": "prefect-server",
+            "containerPort": 4200,
+        }
+    ]
+    network = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert network["securityGroups"] == [_security_groups(applied)[f"{SERVER}-server"]]
+    assert sorted(network["subnets"]) == sorted(applied.outputs["subnet_ids"])
+    assert network["assignPublicIp"] == "DISABLED"
+
+    task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    execution_role = applied.client("iam").get_role(RoleName=f"{SERVER}-execution")["Role"]["Arn"]
+    assert (task["family"], task["cpu"], task["memory"], task["executionRoleArn"]) == (
+        f"{NAME}-prefect-server",
+        "1024",
+        "2048",
+        execution_role,
+    )
+    assert "taskRoleArn" not in task  # the server calls no AWS API
+    (container,) = task["containerDefinitions"]
+    assert container["image"] == "prefecthq/prefect:3.8.8-python3.11"
+    assert container["command"] == ["prefect", "server", "start"]
+    assert container["portMappings"] == [{"containerPort": 4200, "protocol": "tcp"}]
+    assert container["readonlyRootFilesystem"] is True
+    (db,) = applied.client("rds").describe_db_instances(DBInstanceIdentifier=SERVER)["DBInstances"]
+    assert {e["name"]: e["value"] for e in container["environment"]} == {
+        "PREFECT_SERVER_API_HOST": "0.0.0.0", "PREFECT_SERVER_API_PORT": "4200",
+        "PREFECT_SERVER_API_KEEPALIVE_TIMEOUT": "75",
+        "PREFECT_UI_API_URL": applied.outputs["prefect_api_url"],
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_LOGGING_LEVEL": "INFO",
+        "PREFECT_SERVER_DATABASE_DRIVER": "postgresql+asyncpg",
+        "PREFECT_SERVER_DATABASE_HOST": db["Endpoint"]["Address"], "PREFECT_SERVER_DATABASE_PORT": "5432",
+        "PREFECT_SERVER_DATABASE_USER": "prefect", "PREFECT_SERVER_DATABASE_NAME": "prefect",
+        "PREFECT_HOME": "/tmp/prefect", "PREFECT_UI_STATIC_DIRECTORY": "/tmp/prefect-ui",
+    }  # no password, no auth string, no connection URL  # fmt: skip
+    password_arn, auth_arn = (
+        _secret_arn(applied, n) for n in ("prefect-db-password", "prefect-api-auth-string")
+    )
+    assert container["secrets"] == [
+        {"name": "PREFECT_SERVER_DATABASE_PASSWORD", "valueFrom": password_arn},
+        {"name": "PREFECT_SERVER_API_AUTH_STRING", "valueFrom": auth_arn},
+    ]
+    health = container["healthCheck"]
+    assert (
+        health["command"][:3] == ["CMD", "python", "-c"] and "/api/health" in health["command"][3]
+    )
+    assert (health["startPeriod"], health["retries"]) == (120, 3)
+    assert (
+        container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/{NAME}/prefect-server"
+    )
+    statements = _role_policy(applied, f"{SERVER}-execution", "prefect-server-execution")
+    assert statements["InjectSecrets"]["Resource"] == sorted([password_arn, auth_arn])
+    assert statements["WriteLogs"]["Resource"] == [
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/{NAME}/prefect-server:*"
+    ]
+    assert statements["DecryptSecrets"]["Resource"] == [_key_arn(applied, f"{NAME}-platform")]
+
+
 def test_destroy_removes_what_apply_created(applied):
     """Last in this module: the stack is gone from moto afterwards.
+
+    As an operator would in prod: first turn the Prefect database's and ALB's deletion
+    protection off (`prefect_server_deletion_protection=false`, a targeted apply), since
+    DeleteDBInstance refuses a protected instance (moto too, see the database's test).
 
     moto delivers S3 server access logs like S3 does (every request to a zone bucket, the
     destroy's own included), and Terraform does not delete a bucket holding objects (no
@@ -421,8 +670,23 @@ def test_destroy_removes_what_apply_created(applied):
     condition (moto checks only StringEquals conditions) and refuses every object call on the
     bucket whatever the transport, so the bucket could not be emptied under it.
     """
+    unprotected = [*applied.args, "-var=prefect_server_deletion_protection=false"]
+    unprotect = applied.terraform(
+        "apply", "-auto-approve", *unprotected, "-target=module.prefect_server[0].aws_db_instance.this",
+        "-target=module.prefect_server[0].aws_lb.this", timeout=1200,
+    )  # fmt: skip
+    assert "Apply complete!" in unprotect.stdout and "0 added" in unprotect.stdout
+    (db,) = applied.client("rds").describe_db_instances(DBInstanceIdentifier=SERVER)["DBInstances"]
+    elbv2 = applied.client("elbv2")
+    (alb,) = elbv2.describe_load_balancers(Names=[SERVER])["LoadBalancers"]
+    attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=alb["LoadBalancerArn"])
+    protected = {a["Key"]: a["Value"] for a in attributes["Attributes"]}[
+        "deletion_protection.enabled"
+    ]
+    assert (db["DeletionProtection"], protected) == (False, "false")
+
     first = applied.terraform(
-        "destroy", "-auto-approve", *applied.args,
+        "destroy", "-auto-approve", *unprotected,
         "-target=module.storage.aws_s3_bucket_logging.zone",
         "-target=module.storage.aws_s3_bucket_policy.logs",
     )  # fmt: skip
@@ -435,8 +699,8 @@ def test_destroy_removes_what_apply_created(applied):
     for entry in delivered:
         s3.delete_object(Bucket=logs, Key=entry["Key"], VersionId=entry["VersionId"])
 
-    rest = applied.terraform("destroy", "-auto-approve", *applied.args, timeout=1800)
-    assert "Destroy complete! Resources: 145 destroyed." in rest.stdout, rest.stdout[-3000:]
+    rest = applied.terraform("destroy", "-auto-approve", *unprotected, timeout=1800)
+    assert "Destroy complete! Resources: 173 destroyed." in rest.stdout, rest.stdout[-3000:]
     assert "values" not in applied.terraform.show_json()  # the state is empty
     assert s3.list_buckets()["Buckets"] == []
     roles = applied.client("iam").list_roles()["Roles"]
@@ -449,3 +713,11 @@ def test_destroy_removes_what_apply_created(applied):
     states = {kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"]
               for k in kms.list_keys()["Keys"]}  # fmt: skip
     assert states == {"PendingDeletion"}  # the 30-day deletion window, as on AWS
+    # prod: the Prefect database leaves a final snapshot, encrypted with the platform key
+    rds = applied.client("rds")
+    assert rds.describe_db_instances()["DBInstances"] == []
+    (snapshot,) = rds.describe_db_snapshots()["DBSnapshots"]
+    assert (snapshot["DBSnapshotIdentifier"], snapshot["DBInstanceIdentifier"], snapshot["Encrypted"]) == (
+        f"{SERVER}-final", SERVER, True,
+    )  # fmt: skip
+    assert elbv2.describe_load_balancers()["LoadBalancers"] == []

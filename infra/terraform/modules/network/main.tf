@@ -251,6 +251,17 @@ resource "aws_security_group" "tasks" {
     cidr_blocks = [local.vpc_cidr]
   }
 
+  dynamic "egress" {
+    for_each = var.allow_http_in_vpc ? [80] : []
+    content {
+      description = "HTTP to the internal Prefect server ALB (no certificate given)"
+      from_port   = egress.value
+      to_port     = egress.value
+      protocol    = "tcp"
+      cidr_blocks = [local.vpc_cidr]
+    }
+  }
+
   egress {
     description = "DNS to the VPC resolver (Cloud Map names)"
     from_port   = 53

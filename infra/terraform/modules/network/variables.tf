@@ -42,3 +42,9 @@ variable "az_suffixes" {
   type        = list(string)
   default     = ["a", "b"]
 }
+
+variable "allow_http_in_vpc" {
+  description = "Egress on port 80 inside the VPC: the self-hosted Prefect server's internal ALB without a certificate."
+  type        = bool
+  default     = false
+}

@@ -75,9 +75,7 @@ resource "aws_sqs_queue_policy" "events" {
 # --- Worker service ---------------------------------------------------------------------------
 
 locals {
-  worker_secrets = var.prefect_api_key_secret_arn == "" ? [] : [
-    { name = "PREFECT_API_KEY", valueFrom = var.prefect_api_key_secret_arn }
-  ]
+  worker_secrets = [for secret in var.secrets : { name = secret.name, valueFrom = secret.arn }]
 }
 
 resource "aws_ecs_task_definition" "worker" {

@@ -43,10 +43,10 @@ variable "prefect_api_url" {
   type        = string
 }
 
-variable "prefect_api_key_secret_arn" {
-  description = "Secret holding PREFECT_API_KEY; empty = no key (self-hosted server)."
-  type        = string
-  default     = ""
+variable "secrets" {
+  description = "Environment variables injected from Secrets Manager: PREFECT_API_KEY (Prefect Cloud) or PREFECT_API_AUTH_STRING (the self-hosted server). May be empty."
+  type        = list(object({ name = string, arn = string }))
+  default     = []
 }
 
 variable "task_role_arn" {
