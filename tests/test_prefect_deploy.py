@@ -100,6 +100,7 @@ def test_ecs_job_variables_come_from_the_build_and_the_terraform_outputs(deploye
     assert variables["env"] == {
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "FORECAST_ENVIRONMENT": "prod",
+        "FORECAST_EMF": "stdout",
         "FORECAST_LOG_FORMAT": "json",
         "PREFECT_LOGGING_SETTINGS_PATH": "/opt/forecast/flows/logging.yml",
     }
