@@ -86,7 +86,13 @@ def test_two_runs_racing_with_two_targets_each_load_into_their_own(tmp_path):
             write_demo_landing(landings[-1], seed=seed)
         home = tmp_path / "home"
         setup = _env(home, FORECAST_MONGO_URI=servers[0].uri)
-        subprocess.run(_forecast("setup"), env=setup, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            _forecast("setup", "--no-prefect-server"),
+            env=setup,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         runs = [
             subprocess.Popen(
                 _forecast("run", "--landing", str(landing), "--latency-budget", "1"),
@@ -202,7 +208,13 @@ def test_two_runs_of_one_landing_into_one_database_count_each_document_inserted_
         write_demo_landing(landing)
         home = tmp_path / "home"
         env = _env(home, FORECAST_MONGO_URI=server.uri)
-        subprocess.run(_forecast("setup"), env=env, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            _forecast("setup", "--no-prefect-server"),
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         argv = _forecast("run", "--landing", str(landing), "--latency-budget", "1")
         runs = [
             subprocess.Popen(
