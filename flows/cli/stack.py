@@ -53,7 +53,7 @@ def _prefect_api(args: argparse.Namespace) -> str | None:
     from forecast.localstack import LocalPrefectServer
 
     server = LocalPrefectServer(home(), port=args.prefect_port)
-    configured = os.environ.get("PREFECT_API_URL")
+    configured = os.environ.get("PREFECT_API_URL", "").rstrip("/")
     local = server.client_settings()
     if configured and (local is None or configured != local["PREFECT_API_URL"]):
         write(
@@ -62,6 +62,10 @@ def _prefect_api(args: argparse.Namespace) -> str | None:
         )
         return configured
     if args.no_prefect_server:
+        if local is not None:  # this process already talks to it (flows.state)
+            write(sys.stdout, f"Prefect API: the local Prefect server at {local['PREFECT_API_URL']} "
+                  "is running, the blocks go there (`forecast stop` stops it)")  # fmt: skip
+            return local["PREFECT_API_URL"]
         write(sys.stdout, "Prefect API: ephemeral (each command starts its own; no local server)")
         return None
     url = server.start()
@@ -113,7 +117,7 @@ def _status(args: argparse.Namespace) -> int:
     write(sys.stdout, f"local MongoDB: {LocalMongo(home(), port=args.port).status()}")
     write(sys.stdout, f"local Prefect server: {server.status()}")
     local = server.client_settings()
-    api = os.environ.get("PREFECT_API_URL")
+    api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
     if not api:
         where = "ephemeral (each command starts its own)"
     elif local is not None and api == local["PREFECT_API_URL"]:
