@@ -19,7 +19,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-## run: start the local stack, run the pipeline on generated demo inputs, print where to look
+## run: start the local stack (MongoDB, and the Prefect server on PostgreSQL with basic auth),
+## run the pipeline on generated demo inputs, print where to look
 run: install
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/forecast setup
@@ -28,8 +29,8 @@ run: install
 	@echo
 	@echo "Documents: $(BIN)/python -c \"import pymongo; c = pymongo.MongoClient('mongodb://127.0.0.1:27018'); print(c.forecast_2_0.weather_measurements.count_documents({}))\""
 	@echo "Reports:   $(FORECAST_HOME)/lake/reports/latest/pipeline_status.json"
-	@echo "Artifacts: make ui, then open http://127.0.0.1:4200/artifacts"
-	@echo "Stop the local MongoDB with: make stop"
+	@echo "Runs and artifacts: http://127.0.0.1:4200/runs (make ui: how to sign in)"
+	@echo "Stop the local MongoDB and Prefect server with: make stop"
 
 ## infra-tools: checkov in its own venv (.venv-infra): its pins conflict with prefect-aws's boto3
 INFRA_VENV := .venv-infra
@@ -85,10 +86,9 @@ stop: install
 status: install
 	$(BIN)/forecast status
 
-## ui: the Prefect UI over the same PREFECT_HOME as `make run` (artifacts, runs, blocks)
+## ui: the local Prefect server's UI (started if needed): its URL and how to sign in
 ui: install
-	mkdir -p $(PREFECT_HOME)
-	$(BIN)/prefect server start --host 127.0.0.1
+	$(BIN)/forecast ui
 
 ## bench: a month of 60 stations through forecast run vs the naive script (and at 10x for memory),
 ## then the parse/validate hot path (about 45 minutes here; BENCH_ARGS=--memory-scale 0 skips 10x)

@@ -4,11 +4,13 @@
    InfoClimat stations plus the two Weather Underground stations, in the real formats, seeded
    (``forecast.samples.write_month_landing``): 276,480 observations.
 2. Starts a throw-away SecantusDB on disk, on a free port.
-3. Starts a throw-away ``prefect server start`` (deployments run against a Prefect server; with
-   ``--prefect ephemeral`` each command starts Prefect's ephemeral API itself instead, as a
-   bare ``forecast run`` on a laptop does), then runs ``forecast run --landing <month>
-   --mongo-uri <server>`` in a fresh FORECAST_HOME, then the same command again (a rerun with no
-   new input), and reads each stage's time from ``pipeline_status.json``.
+3. In a fresh FORECAST_HOME, ``forecast setup --mongo-uri <server>`` starts the local Prefect
+   server as ``make run`` does (PostgreSQL-backed, basic auth, on a free port; with
+   ``--prefect ephemeral``, ``--no-prefect-server``: each command then starts Prefect's
+   ephemeral API itself), then the bare ``forecast run --landing <month>`` runs (it finds the
+   server through the home, as after ``make run``), then the same command again (a rerun with
+   no new input), and each stage's time is read from ``pipeline_status.json``. The server is
+   stopped and its database dropped afterwards.
 4. Runs ``benchmarks/naive_load.py`` on the same inputs and server, into fresh databases: with
    the seed's three indexes, and with none.
 5. Lands the month as Airbyte's S3 destination writes it (``forecast.airbyte``: ``.jsonl.gz``
@@ -37,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from forecast.localstack import PrefectServer, free_port  # noqa: E402 (after the path)
+from forecast.localstack import LocalPrefectServer, free_port  # noqa: E402 (after the path)
 
 BIN = Path(sys.executable).parent
 TARGETS = {
@@ -112,30 +114,38 @@ def run(command: list[str], env: dict[str, str]) -> tuple[float, str, float]:
 
 
 def product(
-    landing: Path, uri: str, work: Path, runs: int = 2, prefect_api: str | None = None
+    landing: Path, uri: str, work: Path, runs: int = 2, prefect: str = "server"
 ) -> list[dict]:
     """``forecast run`` on ``landing`` ``runs`` times in a fresh home; wall, status, peak RSS.
 
-    ``prefect_api``: the Prefect server's API URL (None: each command's ephemeral API)."""
+    ``prefect``: "server" (``forecast setup`` starts the home's local Prefect server, which the
+    bare ``forecast run`` then finds) or "ephemeral" (each command starts its own API)."""
+    home = work / "forecast"
     env = os.environ | {
-        "FORECAST_HOME": str(work / "forecast"), "PREFECT_HOME": str(work / "prefect"),
+        "FORECAST_HOME": str(home), "PREFECT_HOME": str(work / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
     }  # fmt: skip
-    env.pop("PREFECT_API_URL", None)
-    if prefect_api:
-        env["PREFECT_API_URL"] = prefect_api
+    for name in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING"):
+        env.pop(name, None)
     (work / "prefect").mkdir(parents=True)
     forecast = str(BIN / "forecast")
-    run([forecast, "setup", "--mongo-uri", uri], env)
+    server = (
+        ["--prefect-port", str(free_port())] if prefect == "server" else ["--no-prefect-server"]
+    )
     results = []
-    for _ in range(runs):
-        elapsed, out, rss = run(
-            [forecast, "run", "--landing", str(landing), "--work-dir", str(work / "work")], env
-        )
-        status = json.loads(
-            (work / "forecast" / "lake" / "reports" / "latest" / "pipeline_status.json").read_text()
-        )
-        results.append({"wall_s": elapsed, "status": status, "summary": out, "rss_mib": rss})
+    try:
+        run([forecast, "setup", "--mongo-uri", uri, *server], env)
+        for _ in range(runs):
+            elapsed, out, rss = run(
+                [forecast, "run", "--landing", str(landing), "--work-dir", str(work / "work")], env
+            )
+            status = json.loads(
+                (home / "lake" / "reports" / "latest" / "pipeline_status.json").read_text()
+            )
+            results.append({"wall_s": elapsed, "status": status, "summary": out, "rss_mib": rss})
+    finally:
+        if prefect == "server":
+            LocalPrefectServer(home).forget()  # stopped, its PostgreSQL database dropped
     return results
 
 
@@ -163,7 +173,8 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument(
         "--prefect", choices=("server", "ephemeral"), default="server",
-        help="run against a throw-away Prefect server (default) or each command's ephemeral API",
+        help="run against a local Prefect server on PostgreSQL, as make run starts it (default), "
+        "or each command's ephemeral API",
     )  # fmt: skip
     args = parser.parse_args()
     home = Path(os.environ.get("FORECAST_HOME", ROOT / ".forecast")).resolve()
@@ -173,16 +184,12 @@ def main() -> int:
         work = Path(scratch)
         servers: list[subprocess.Popen[bytes]] = []
         uri = secantus(work / "mongo", servers)
-        prefect = None
-        if args.prefect == "server":
-            (work / "prefect-server").mkdir()
-            prefect = PrefectServer(work / "prefect-server")
-        api = prefect.url if prefect else None
+        api = args.prefect
         try:
-            if prefect:
-                prefect.start()
-            out.write(f"Prefect API: {api or 'ephemeral (started by each command)'}\n")
-            first, rerun = product(landing, uri, work / "product", prefect_api=api)
+            out.write("Prefect API: " + ("the local Prefect server (PostgreSQL, basic auth) that "
+                      "forecast setup starts" if api == "server" else "ephemeral (started by each "
+                      "command)") + "\n")  # fmt: skip
+            first, rerun = product(landing, uri, work / "product", prefect=api)
             seed = none = None
             if not args.skip_naive:
                 seed = naive(landing, uri, "seed")
@@ -196,19 +203,17 @@ def main() -> int:
                 # a database of its own: the ledger of the first one would skip the contents
                 # the two months share, and the 10x run would not be 10x
                 fresh = secantus(work / "mongo-scaled", servers)
-                (scaled,) = product(big, fresh, work / "scaled", runs=1, prefect_api=api)
+                (scaled,) = product(big, fresh, work / "scaled", runs=1, prefect=api)
             landed = None
             if not args.skip_airbyte:
                 one_file = inputs(home, args.stations, args.days, 1)
                 as_airbyte = airbyte_inputs(home, one_file)
                 (as_files,) = product(one_file, secantus(work / "mongo-f", servers),
-                                      work / "as-files", runs=1, prefect_api=api)  # fmt: skip
+                                      work / "as-files", runs=1, prefect=api)  # fmt: skip
                 (by_airbyte,) = product(as_airbyte, secantus(work / "mongo-a", servers),
-                                        work / "as-airbyte", runs=1, prefect_api=api)  # fmt: skip
+                                        work / "as-airbyte", runs=1, prefect=api)  # fmt: skip
                 landed = (as_files, by_airbyte)
         finally:
-            if prefect:
-                prefect.stop()
             for server in servers:
                 server.terminate()
                 server.wait(timeout=60)

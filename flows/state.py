@@ -7,6 +7,12 @@ the Makefile's own defaults, whatever the working directory, so ``make run`` fol
 ``.venv/bin/forecast run`` sees the same blocks and the same MongoDB. Installed outside a
 checkout (the image) the default is ``./.forecast``. An environment variable set by the user
 always wins.
+
+The Prefect API: when the home's local Prefect server runs (``forecast setup`` started it) and
+``PREFECT_API_URL`` is not set, every ``forecast`` command talks to it: ``PREFECT_API_URL`` and
+``PREFECT_API_AUTH_STRING`` are set in this process's environment from the files the server
+keeps under ``FORECAST_HOME/prefect-server`` (the auth string from its 0600 secrets file, never
+argv). When it does not run, nothing is set and Prefect starts its ephemeral API, as before.
 """
 
 from __future__ import annotations
@@ -56,7 +62,28 @@ def apply_defaults() -> dict[str, str]:
     # off a terminal's summary (stderr); on a terminal, warnings only. Before Prefect reads it.
     json_logs = os.environ.get("FORECAST_LOG_FORMAT", "").strip().lower() == "json"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if json_logs else "WARNING")
+    use_local_prefect_server()
     return {
         "FORECAST_HOME": os.environ["FORECAST_HOME"],
         "PREFECT_HOME": os.environ["PREFECT_HOME"],
     }
+
+
+def use_local_prefect_server() -> str | None:
+    """Point this process's Prefect client at the home's local Prefect server if it runs and no
+    ``PREFECT_API_URL`` is set; return its API URL (None: nothing was set).
+
+    A ``PREFECT_API_URL`` the user set that names the local server gets its auth string too
+    (unless ``PREFECT_API_AUTH_STRING`` is set). Must run before Prefect is imported.
+    """
+    from forecast.localstack import LocalPrefectServer
+
+    settings = LocalPrefectServer(forecast_home()).client_settings()
+    if settings is None:
+        return None
+    configured = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    if configured and configured != settings["PREFECT_API_URL"]:
+        return None  # the user's own API
+    for name, value in settings.items():
+        os.environ.setdefault(name, value)
+    return settings["PREFECT_API_URL"]

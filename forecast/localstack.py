@@ -1,14 +1,22 @@
 """The local stack: the embedded MongoDB (a SecantusDB server process on 127.0.0.1, no cloud, no
-Docker) and a throw-away ``prefect server start`` for benchmarks and tests.
+Docker), the long-lived local Prefect server (PostgreSQL-backed, basic auth on) and a
+throw-away ``prefect server start`` for tests.
 
 SecantusDB speaks the MongoDB wire protocol, so the pipeline reaches it through pymongo and a
 URI like any MongoDB. It runs as a separate process (never imported as a library); its data
 lives in a project-local directory and survives restarts.
+
+The local Prefect server (``LocalPrefectServer``) is what ``forecast setup`` starts beside it:
+``prefect server start`` with its state in PostgreSQL (``forecast.localpostgres``) and every API
+request but the health probe refused without the auth string. Its secrets (the auth string, the
+database password) are generated once and kept in a 0600 file under ``FORECAST_HOME``; they
+reach the server and its clients through their environment only, never argv.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -17,10 +25,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from forecast.errors import ConfigurationError
+from forecast.localpostgres import Database, LocalPostgres, database_name, new_password
 
 DEFAULT_PORT = 27018  # not 27017, so a real mongod on the laptop is never shadowed
 SERVER = "secantusd-py"
@@ -167,6 +176,240 @@ class LocalMongo:
             time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+PREFECT_PORT = 4200
+AUTH_USER = "admin"
+_NOT_INHERITED = {
+    # a client's view of some other API, or another Prefect home: never the local server's
+    "PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_UI_API_URL",
+    "PREFECT_HOME", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ServerSecrets:
+    """What the local Prefect server's clients and database need, generated once per home."""
+
+    auth_string: str
+    """``admin:<random>``: the server's ``PREFECT_SERVER_API_AUTH_STRING``, the clients'
+    ``PREFECT_API_AUTH_STRING`` and what the UI's sign-in page asks for."""
+    database_password: str
+
+
+@dataclass(frozen=True)
+class LocalPrefectServer:
+    """The long-lived local ``prefect server start``: PostgreSQL-backed, basic auth on.
+
+    Everything it keeps is under ``home/prefect-server``: ``secrets.json`` (mode 0600, the auth
+    string and the database password, generated on first use and kept), ``server.json`` (pid,
+    URL, database: what ``status`` and the clients read), ``client.env`` (mode 0600, the two
+    ``PREFECT_API_*`` variables a shell or the ``prefect`` CLI needs, while the server runs),
+    ``server.log`` and the server's own ``PREFECT_HOME`` (``home/``). The database is a role and
+    database of the machine's PostgreSQL cluster named after ``home``.
+
+    ``PREFECT_SERVER_*`` settings in the environment of the command that starts it reach the
+    server (the scheduler's loop, for instance), except the database and auth settings, which
+    are its own.
+    """
+
+    home: Path
+    port: int = PREFECT_PORT
+    host: str = "127.0.0.1"
+    postgres: LocalPostgres = field(default_factory=LocalPostgres, compare=False)
+
+    @property
+    def directory(self) -> Path:
+        return self.home / "prefect-server"
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / "server.json"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.directory / "secrets.json"
+
+    @property
+    def client_file(self) -> Path:
+        return self.directory / "client.env"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "server.log"
+
+    @property
+    def database(self) -> str:
+        """The PostgreSQL role and database of this home."""
+        return database_name(self.home)
+
+    def secrets(self) -> ServerSecrets:
+        """The home's secrets, generated (and written with mode 0600) on first use."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            stored = json.loads(self.secrets_file.read_text(encoding="utf-8"))
+            return ServerSecrets(stored["auth_string"], stored["database_password"])
+        except FileNotFoundError:
+            pass
+        made = ServerSecrets(f"{AUTH_USER}:{new_password()}", new_password())
+        document = {"auth_string": made.auth_string, "database_password": made.database_password}
+        try:  # created with mode 0600 from the start: never readable by others, even briefly
+            descriptor = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another command made them first: theirs are the ones
+            return self.secrets()
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump(document, out)
+        return made
+
+    def running(self) -> dict[str, object] | None:
+        """What ``server.json`` says about the server if its process is alive (None: stopped)."""
+        try:
+            state = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+        pid = state.get("pid")
+        return state if isinstance(pid, int) and _is_prefect_server(pid) else None
+
+    def client_settings(self) -> dict[str, str] | None:
+        """``PREFECT_API_URL`` and ``PREFECT_API_AUTH_STRING`` of the running server (None: it
+        is not running). Reads two small files; no request is made."""
+        state = self.running()
+        if state is None or not self.secrets_file.is_file():
+            return None
+        return {
+            "PREFECT_API_URL": str(state["api_url"]),
+            "PREFECT_API_AUTH_STRING": self.secrets().auth_string,
+        }
+
+    def status(self) -> str:
+        """The server's state in one line, without its secrets."""
+        state = self.running()
+        if state is None:
+            return "stopped"
+        answering = _answers(f"{state['api_url']}/health")
+        where = (
+            f"{state['url']}, PostgreSQL database {state['database']} on "
+            f"127.0.0.1:{state['postgres_port']}, basic auth on (credentials: {self.secrets_file})"
+        )
+        return f"{'running' if answering else 'not answering'} (pid {state['pid']}) at {where}"
+
+    def start(self, timeout_s: float = 180.0) -> str:
+        """Start the server unless it runs; return its API URL.
+
+        PostgreSQL is installed, started and given this home's role and database first
+        (``forecast.localpostgres``). The server outlives the command that starts it.
+
+        Raises:
+            ConfigurationError: the port belongs to another process, PostgreSQL could not be
+                made ready, or the server did not answer (its log is named).
+        """
+        state = self.running()
+        if state is not None:
+            return str(state["api_url"])
+        if _listening(self.host, self.port):
+            raise ConfigurationError(
+                f"port {self.port} on {self.host} is used by another process; choose another "
+                "with --prefect-port"
+            )
+        secrets = self.secrets()
+        database = self.postgres.ensure_database(self.database, secrets.database_password)
+        (self.directory / "home").mkdir(parents=True, exist_ok=True)
+        url = f"http://{self.host}:{self.port}"
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                [str(Path(sys.executable).with_name("prefect")), "server", "start",
+                 "--host", self.host, "--port", str(self.port)],
+                env=self._environment(database, secrets), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,  # outlives this command
+            )  # fmt: skip
+        state = {"pid": process.pid, "url": url, "api_url": f"{url}/api",
+                 "database": database.name, "postgres_port": database.port}  # fmt: skip
+        self.state_file.write_text(json.dumps(state) + "\n", encoding="utf-8")
+        try:
+            wait_answering(f"{url}/api/health", process, self.log_file, timeout_s)
+        except RuntimeError as exc:
+            self.stop()
+            raise ConfigurationError(f"the local Prefect server did not start: {exc}") from exc
+        self._write_client_file(str(state["api_url"]), secrets)
+        return str(state["api_url"])
+
+    def stop(self, grace_s: float = 30.0) -> bool:
+        """Stop the server (its whole process group); return False if it was not running."""
+        state = self.running()
+        self.client_file.unlink(missing_ok=True)
+        if state is None:
+            self.state_file.unlink(missing_ok=True)
+            return False
+        pid = int(str(state["pid"]))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        if not _wait_exit(pid, grace_s):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            _wait_exit(pid, 10.0)
+        self.state_file.unlink(missing_ok=True)
+        return True
+
+    def forget(self) -> None:
+        """Stop the server, drop its database and role, delete its secrets (a throw-away home:
+        tests, the benchmark)."""
+        self.stop()
+        if self.postgres.installed():
+            self.postgres.drop_database(self.database)
+        self.secrets_file.unlink(missing_ok=True)
+
+    def _environment(self, database: Database, secrets: ServerSecrets) -> dict[str, str]:
+        """The server's environment: the caller's, minus other APIs' and databases' settings,
+        plus its home, address, database and auth string (secrets here, never in argv)."""
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in _NOT_INHERITED and not ("DATABASE" in name and name.startswith("PREFECT_"))
+            and "AUTH_STRING" not in name
+        }  # fmt: skip
+        return inherited | {
+            "PREFECT_HOME": str(self.directory / "home"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # the UI's idea of the API comes from these, not from --host/--port
+            "PREFECT_SERVER_API_HOST": self.host,
+            "PREFECT_SERVER_API_PORT": str(self.port),
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": database.url(secrets.database_password),
+            "PREFECT_SERVER_API_AUTH_STRING": secrets.auth_string,
+        }
+
+    def _write_client_file(self, api_url: str, secrets: ServerSecrets) -> None:
+        """``client.env`` (0600): ``set -a; . client.env; set +a`` points a shell's ``prefect``
+        CLI at the server."""
+        self.client_file.unlink(missing_ok=True)
+        descriptor = os.open(self.client_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(f"PREFECT_API_URL={api_url}\nPREFECT_API_AUTH_STRING={secrets.auth_string}\n")
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def _is_prefect_server(pid: int) -> bool:
+    """Whether ``pid`` is alive and is a ``prefect server start`` (a pid file can outlive its
+    process, and the pid be reused, across a reboot)."""
+    if not _alive(pid):
+        return False
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:  # gone meanwhile, or no /proc (not Linux: trust the pid)
+        return not Path("/proc/self").exists()
+    return b"server" in command and b"start" in command and any(b"prefect" in p for p in command)
 
 
 def _alive(pid: int) -> bool:

@@ -11,10 +11,14 @@ import tempfile
 from pathlib import Path
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="forecast-tests-"))
+# The session's own FORECAST_HOME too: a `forecast` command run in-process would otherwise find
+# the developer's local Prefect server (`make run` leaves it running) and talk to it.
+os.environ["FORECAST_HOME"] = str(_SESSION_HOME / "forecast")
 os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("PREFECT_API_AUTH_STRING", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 import uuid  # noqa: E402

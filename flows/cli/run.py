@@ -152,8 +152,10 @@ def _local_run_settings() -> Iterator[None]:
     so that a server can tell a crashed run from a slow one, and this server lives and dies with
     this process. Each flow and subflow otherwise waits up to a second on exit for its heartbeat
     thread (Prefect 3.8 sleeps in one-second steps), about 5 s per run. Runs of a deployment
-    against a real server keep their heartbeats. (The ephemeral API server itself dies with this
-    process, however it ends: ``flows.ephemeral``, set up by ``main``.)
+    against a real server keep their heartbeats, and so does a run on the local Prefect server
+    ``forecast setup`` starts (it outlives the command, like a production server). (The ephemeral
+    API server itself dies with this process, however it ends: ``flows.ephemeral``, set up by
+    ``main``.)
     """
     from prefect.settings import (
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,

@@ -1,4 +1,4 @@
-"""The local stack and configuration: ``setup``, ``stop``, ``status``, ``token``, ``blocks-aws``, ``demo``, ``docs``."""
+"""The local stack and configuration: ``setup``, ``stop``, ``status``, ``ui``, ``token``, ``blocks-aws``, ``demo``, ``docs``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from flows.cli.common import (
     EXIT_FAILED,
@@ -17,12 +16,8 @@ from flows.cli.common import (
     write,
 )
 
-if TYPE_CHECKING:
-    pass
-
 
 def _setup(args: argparse.Namespace) -> int:
-    from blocks.local import save_local_lake, save_mongo
     from forecast.localstack import LocalMongo
 
     state = home()
@@ -33,29 +28,103 @@ def _setup(args: argparse.Namespace) -> int:
             sys.stdout,
             f"local MongoDB (SecantusDB) running at {uri} with data in {state / 'mongo' / 'data'}",
         )
-    save_local_lake(state / "lake")
-    save_mongo(uri)
+    api = _prefect_api(args)
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    from blocks.local import save_local_lake, save_mongo
+
+    # Prefect read its settings when it was imported, before the server was started here.
+    updates = {PREFECT_API_URL: os.environ.get("PREFECT_API_URL"),
+               PREFECT_API_AUTH_STRING: os.environ.get("PREFECT_API_AUTH_STRING")}  # fmt: skip
+    with temporary_settings(updates=updates if api else {}):
+        save_local_lake(state / "lake")
+        save_mongo(uri)
     write(
         sys.stdout,
-        f"blocks saved: forecast-lake -> {state / 'lake'}/{{raw,processed,rejected,reports}}, forecast-mongo",
+        f"blocks saved: forecast-lake -> {state / 'lake'}/{{raw,processed,rejected,reports}}, "
+        f"forecast-mongo ({'in the Prefect server at ' + api if api else 'in the ephemeral API database'})",
+    )
+    return EXIT_OK
+
+
+def _prefect_api(args: argparse.Namespace) -> str | None:
+    """Start the local Prefect server unless told not to or another API is configured; point
+    this process at it; return the API URL the blocks go to (None: the ephemeral API)."""
+    from forecast.localstack import LocalPrefectServer
+
+    server = LocalPrefectServer(home(), port=args.prefect_port)
+    configured = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    local = server.client_settings()
+    if configured and (local is None or configured != local["PREFECT_API_URL"]):
+        write(
+            sys.stdout,
+            f"Prefect API: {configured} (PREFECT_API_URL); no local Prefect server started",
+        )
+        return configured
+    if args.no_prefect_server:
+        if local is not None:  # this process already talks to it (flows.state)
+            write(sys.stdout, f"Prefect API: the local Prefect server at {local['PREFECT_API_URL']} "
+                  "is running, the blocks go there (`forecast stop` stops it)")  # fmt: skip
+            return local["PREFECT_API_URL"]
+        write(sys.stdout, "Prefect API: ephemeral (each command starts its own; no local server)")
+        return None
+    url = server.start()
+    settings = server.client_settings()
+    assert settings is not None  # it was just started
+    os.environ.update(settings)  # this process, and what it starts
+    write(sys.stdout, f"local Prefect server: {server.status()}")
+    return url
+
+
+def _ui(args: argparse.Namespace) -> int:
+    """The Prefect UI of the local server (started if needed): where, and how to sign in."""
+    from forecast.localstack import LocalPrefectServer
+
+    server = LocalPrefectServer(home(), port=args.prefect_port)
+    url = server.start().removesuffix("/api")
+    write(sys.stdout, f"Prefect UI: {url} (local Prefect server, PostgreSQL-backed)")
+    write(
+        sys.stdout,
+        f"sign in with the auth string: the value of PREFECT_API_AUTH_STRING in {server.client_file} "
+        "(readable by you only)",
+    )
+    write(
+        sys.stdout,
+        f"the prefect CLI in a shell: set -a; . {server.client_file}; set +a",
     )
     return EXIT_OK
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from forecast.localstack import LocalMongo
+    from forecast.localstack import LocalMongo, LocalPrefectServer
 
     stopped = LocalMongo(home(), port=args.port).stop()
     write(sys.stdout, "local MongoDB stopped" if stopped else "local MongoDB was not running")
+    stopped = LocalPrefectServer(home()).stop()
+    write(
+        sys.stdout,
+        "local Prefect server stopped" if stopped else "local Prefect server was not running",
+    )
     return EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:
-    from forecast.localstack import LocalMongo
+    from forecast.localstack import LocalMongo, LocalPrefectServer
 
+    server = LocalPrefectServer(home())
     write(sys.stdout, f"FORECAST_HOME: {os.environ.get('FORECAST_HOME', home())}")
     write(sys.stdout, f"PREFECT_HOME: {os.environ.get('PREFECT_HOME', '~/.prefect')}")
     write(sys.stdout, f"local MongoDB: {LocalMongo(home(), port=args.port).status()}")
+    write(sys.stdout, f"local Prefect server: {server.status()}")
+    local = server.client_settings()
+    api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    if not api:
+        where = "ephemeral (each command starts its own)"
+    elif local is not None and api == local["PREFECT_API_URL"]:
+        where = f"{api} (the local Prefect server)"
+    else:
+        where = f"{api} (PREFECT_API_URL)"
+    write(sys.stdout, f"Prefect API: {where}")
     return EXIT_OK
 
 
@@ -107,7 +176,7 @@ def _blocks_aws(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this group's commands to the ``forecast`` parser."""
     from blocks.names import INFOCLIMAT_TOKEN_BLOCK
-    from forecast.localstack import DEFAULT_PORT
+    from forecast.localstack import DEFAULT_PORT, PREFECT_PORT
 
     aws = commands.add_parser(
         "blocks-aws",
@@ -119,19 +188,35 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     aws.set_defaults(handler=_blocks_aws)
 
     setup = commands.add_parser(
-        "setup", help="start the local MongoDB (unless --mongo-uri) and save the local blocks"
+        "setup",
+        help="start the local MongoDB (unless --mongo-uri) and the local Prefect server "
+        "(PostgreSQL-backed, basic auth; unless PREFECT_API_URL or --no-prefect-server), save "
+        "the local blocks",
     )
     add_mongo_uri(setup, "use this MongoDB instead of starting the local one")
-    setup.add_argument("--port", type=int, default=DEFAULT_PORT)
+    setup.add_argument("--port", type=int, default=DEFAULT_PORT, help="the local MongoDB's port")
+    setup.add_argument(
+        "--prefect-port", type=int, default=PREFECT_PORT, help="the local Prefect server's port"
+    )
+    setup.add_argument(
+        "--no-prefect-server", action="store_true",
+        help="start no Prefect server: commands use Prefect's ephemeral API (SQLite)",
+    )  # fmt: skip
     setup.set_defaults(handler=_setup)
 
     for name, handler, text in (
-        ("stop", _stop, "stop the local MongoDB"),
-        ("status", _status, "show the state homes and the local MongoDB's state"),
+        ("stop", _stop, "stop the local MongoDB and the local Prefect server"),
+        ("status", _status, "show the state homes, the local MongoDB's and Prefect server's state"),
     ):
         sub = commands.add_parser(name, help=text)
-        sub.add_argument("--port", type=int, default=DEFAULT_PORT)
+        sub.add_argument("--port", type=int, default=DEFAULT_PORT, help="the local MongoDB's port")
         sub.set_defaults(handler=handler)
+
+    ui = commands.add_parser(
+        "ui", help="start the local Prefect server if needed; print its UI's URL and sign-in"
+    )
+    ui.add_argument("--prefect-port", type=int, default=PREFECT_PORT)
+    ui.set_defaults(handler=_ui)
 
     token = commands.add_parser(
         "token", help="save the InfoClimat API token (read from stdin) in a Secret block"

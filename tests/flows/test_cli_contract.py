@@ -92,7 +92,13 @@ def test_runs_racing_in_one_home_each_load_into_their_own_target_and_count_their
             write_demo_landing(landings[-1], seed=seed)
         home = tmp_path / "home"
         setup = _env(home, FORECAST_MONGO_URI=servers[0].uri)
-        subprocess.run(_forecast("setup"), env=setup, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            _forecast("setup", "--no-prefect-server"),
+            env=setup,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         plan = [(landings[0], servers[0]), (landings[1], servers[1]), (landings[1], servers[1])]
         runs = [
             subprocess.Popen(
