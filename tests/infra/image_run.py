@@ -274,7 +274,9 @@ def test_the_lake_zones_on_s3_hold_the_run(ran, stack):
         return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKETS[zone]).get("Contents", [])]
 
     raw = [
-        k for k in keys("raw") if re.fullmatch(r"source=\w+/ingest_date=[\d-]+/[0-9a-f]{64}-.+", k)
+        k
+        for k in keys("raw")
+        if re.fullmatch(r"source=\w+/ingest_date=[\d-]+/[0-9a-f]{64}\.\w+", k)
     ]
     assert len(raw) == 3
     assert any(k.endswith(".parquet") for k in keys("processed"))
