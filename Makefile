@@ -65,7 +65,7 @@ image-test: install image
 
 ## system-deps: the Debian packages the test tiers need (chromium, postgresql), apt-installed
 ## only when missing (as root or through sudo), and terraform checked; .ci/run runs it too
-.PHONY: system-deps
+.PHONY: system-deps fresh-check
 system-deps:
 	infra/system-deps.sh
 
@@ -73,6 +73,12 @@ system-deps:
 ## per core, each test file on one worker (its module fixtures shared); plain pytest runs serially
 test: system-deps install infra-tools
 	$(BIN)/python -m pytest -n auto --dist loadfile
+
+## fresh-check: `make test` on a fresh machine: a git clone of HEAD (committed work only) in a
+## throw-away podman container from the Debian base of `make image` (only Python), ../shared beside
+## it read-only; prints the pytest summary and the times (infra/fresh-check.sh, about 15 minutes)
+fresh-check:
+	BASE_IMAGE=$(BASE_IMAGE) infra/fresh-check.sh
 
 lint: install
 	$(BIN)/ruff check .

@@ -47,6 +47,7 @@ def test_the_image_tier_builds_the_image_first():
 # --- the machine-level packages: one script for `make test` and .ci/run (issue 21) ---------------
 
 SYSTEM_DEPS = ROOT / "infra" / "system-deps.sh"
+FRESH_CHECK = ROOT / "infra" / "fresh-check.sh"
 
 
 def test_make_test_installs_the_system_packages_first_with_the_script_ci_runs():
@@ -118,3 +119,33 @@ def test_system_deps_stops_when_terraform_is_not_on_the_machine(tmp_path):
     done, apt = _system_deps(tmp_path, installed=True, uid=0, terraform=False)
     assert done.returncode == 1 and apt == []
     assert done.stderr.startswith("infra/system-deps.sh: terraform is not on PATH")
+
+
+# --- make fresh-check: make test in a throw-away container from the Debian base -----------------
+
+
+def test_fresh_check_runs_make_test_on_a_clone_of_head_in_a_throwaway_container():
+    assert _targets()["fresh-check"].split()[-1] == "infra/fresh-check.sh"
+    script = FRESH_CHECK.read_text()
+    # the Debian base of `make image` (only Python), built or reused by the same script
+    assert 'infra/image/build-base.sh "${base}"' in script
+    assert 'base="${BASE_IMAGE:-localhost/forecast-base:bookworm}"' in script
+    # committed work only: a bundle of HEAD, cloned inside the container
+    assert re.search(r"^git bundle create .*checkout\.bundle\" HEAD$", script, flags=re.MULTILINE)
+    (inside,) = re.findall(r"<<'INSIDE'\n(.*?)\nINSIDE\n", script, flags=re.DOTALL)
+    assert "clone --quiet /mnt/checkout.bundle /work/forecast" in inside
+    assert re.search(r"^make test \|\| status=\$\?$", inside, flags=re.MULTILINE)
+    # the project installs chromium and postgresql itself: the machine layer does not
+    (machine,) = re.findall(r"apt-get install (.*) >/dev/null", inside)
+    assert machine.split()[-2:] == ["make", "git"]
+    # one podman run: removed afterwards, the flags these machines need, ../shared read-only
+    (run,) = re.findall(
+        r'^"\$\{podman\[@\]\}" run (.*?) \|', script, flags=re.MULTILINE | re.DOTALL
+    )
+    for flag in ("--rm", "--network=host", "--ulimit nofile=1024:1024", "--ulimit nproc=1024:1024",
+                 '"${shared}:/work/shared:ro"', "/etc/ssl/certs:/etc/ssl/certs:ro",
+                 '"${base}" bash /mnt/inside.sh'):  # fmt: skip
+        assert flag in run, flag
+    assert "podman --runtime runc --cgroup-manager=cgroupfs" in script
+    assert re.search(r"^trap cleanup EXIT$", script, flags=re.MULTILINE)
+    assert 'rm --force --ignore "${name}"' in script
