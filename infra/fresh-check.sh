@@ -16,7 +16,8 @@
 #     package (requirements.lock, from PyPI only: none of the host's pip find-links, local
 #     indexes or constraints) — is installed by `make test` itself.
 # Not proved: the host's Python 3.11.7 (the base has Debian's 3.11.2), nor a machine without
-# Terraform. The container shares the host's network (--network=host) and its CA bundle.
+# Terraform. The container shares the host's network (--network=host); pip trusts the host's CA
+# bundle (PIP_CERT), everything else the container's own Debian certificates.
 #
 # Environment: PODMAN (podman and its global flags), BASE_IMAGE, FRESH_LOG (the container's whole
 # output; default $FORECAST_HOME/fresh-check.log, else .forecast/fresh-check.log).
@@ -27,6 +28,10 @@ read -r -a podman <<<"${PODMAN:-podman --runtime runc --cgroup-manager=cgroupfs}
 base="${BASE_IMAGE:-localhost/forecast-base:bookworm}"
 log="${FRESH_LOG:-${FORECAST_HOME:-${root}/.forecast}/fresh-check.log}"
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
+# The host's CA bundle (what pip trusts on this machine) is mounted beside the container's own
+# /etc/ssl/certs, not over it: postgresql's ssl-cert writes its snakeoil certificate there while
+# it is configured, and a read-only /etc/ssl/certs makes that apt-get install fail.
+host_ca=/etc/ssl/host-ca-certificates.crt
 
 fail() {
   echo "fresh-check: $*" >&2
@@ -42,7 +47,7 @@ terraform="$(command -v terraform)" ||
   fail "terraform is not on PATH: the container borrows the host's (no registry of it is reachable)"
 terraform="$(readlink -f "${terraform}")"
 [[ -d /opt/tf-plugins ]] || fail "no /opt/tf-plugins: the container borrows the host's provider mirror"
-[[ -f ${ca_bundle} ]] || fail "no ${ca_bundle}: pip and apt in the container use the host's CA bundle"
+[[ -f ${ca_bundle} ]] || fail "no ${ca_bundle}: pip in the container trusts the host's CA bundle"
 
 infra/image/build-base.sh "${base}"
 
@@ -110,10 +115,10 @@ status=0
   --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
   --volume "${scratch}:/mnt:ro" \
   --volume "${shared}:/work/shared:ro" \
-  --volume /etc/ssl/certs:/etc/ssl/certs:ro \
+  --volume "${ca_bundle}:${host_ca}:ro" \
   --volume "${terraform}:/usr/local/bin/terraform:ro" \
   --volume /opt/tf-plugins:/opt/tf-plugins:ro \
-  --env PIP_CERT="${ca_bundle}" --env REQUESTS_CA_BUNDLE="${ca_bundle}" \
+  --env PIP_CERT="${host_ca}" --env REQUESTS_CA_BUNDLE="${host_ca}" \
   --env PIP_DISABLE_PIP_VERSION_CHECK=1 \
   "${base}" bash /mnt/inside.sh 2>&1 | tee "${log}" || status=$?
 elapsed=$((SECONDS - started))

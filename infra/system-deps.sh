@@ -44,7 +44,15 @@ if ((${#missing[@]})); then
   fi
   echo "infra/system-deps.sh: apt-get install ${missing[*]}" >&2
   "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # apt and dpkg say what failed on stdout: kept aside, shown only when the install fails
+  output="$(mktemp)"
+  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \
+    >"${output}" 2>&1; then
+    tail -n 25 "${output}" >&2
+    rm -f "${output}"
+    fail "apt-get install ${missing[*]} failed (its last lines above)"
+  fi
+  rm -f "${output}"
 fi
 
 command -v terraform >/dev/null ||

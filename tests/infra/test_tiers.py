@@ -72,19 +72,29 @@ def _stub(directory: Path, name: str, body: str) -> None:
 
 
 def _system_deps(
-    tmp_path: Path, *extra: str, installed: bool, uid: int, terraform: bool = True
+    tmp_path: Path,
+    *extra: str,
+    installed: bool,
+    uid: int,
+    terraform: bool = True,
+    dpkg_error: str = "",
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run infra/system-deps.sh with a PATH of stubs: dpkg-query answers ``installed`` for every
-    package, id -u prints ``uid``, apt-get records its arguments; no sudo on that PATH."""
+    package, id -u prints ``uid``, apt-get records its arguments (and an install fails with
+    ``dpkg_error`` on stdout when one is given); no sudo on that PATH."""
     stubs = tmp_path / "bin"
     stubs.mkdir()
     calls = tmp_path / "apt-calls"
     status = "install ok installed" if installed else "unknown ok not-installed"
     _stub(stubs, "dpkg-query", f"printf '%s' '{status}'")
     _stub(stubs, "id", f"echo {uid}")
-    _stub(stubs, "apt-get", f'echo "$*" >> {calls}')
+    failing = (
+        f'if [[ $1 == install ]]; then echo "{dpkg_error}"; exit 100; fi' if dpkg_error else ""
+    )
+    _stub(stubs, "apt-get", f'echo "$*" >> {calls}\n{failing}')
     _stub(stubs, "env", 'while [[ $1 == *=* ]]; do export "$1"; shift; done; exec "$@"')
-    (stubs / "grep").symlink_to(shutil.which("grep"))
+    for tool in ("grep", "mktemp", "tail", "rm"):
+        (stubs / tool).symlink_to(shutil.which(tool))
     if terraform:
         _stub(stubs, "terraform", "echo Terraform v1.11.4")
     done = subprocess.run(
@@ -104,6 +114,16 @@ def test_system_deps_installs_what_is_missing_as_root(tmp_path):
     done, apt = _system_deps(tmp_path, "podman", installed=False, uid=0)
     assert apt == ["update -qq", "install -y -qq chromium postgresql podman"]
     assert "infra/system-deps.sh: apt-get install chromium postgresql podman" in done.stderr
+
+
+def test_system_deps_shows_why_apt_failed(tmp_path):
+    error = "dpkg: error processing package ssl-cert (--configure):"
+    done, apt = _system_deps(tmp_path, installed=False, uid=0, dpkg_error=error)
+    assert done.returncode == 1 and len(apt) == 2
+    assert done.stderr.splitlines()[-2:] == [
+        error,
+        "infra/system-deps.sh: apt-get install chromium postgresql failed (its last lines above)",
+    ]
 
 
 def test_system_deps_without_root_or_sudo_stops_with_one_line(tmp_path):
@@ -143,7 +163,7 @@ def test_fresh_check_runs_make_test_on_a_clone_of_head_in_a_throwaway_container(
         r'^"\$\{podman\[@\]\}" run (.*?) \|', script, flags=re.MULTILINE | re.DOTALL
     )
     for flag in ("--rm", "--network=host", "--ulimit nofile=1024:1024", "--ulimit nproc=1024:1024",
-                 '"${shared}:/work/shared:ro"', "/etc/ssl/certs:/etc/ssl/certs:ro",
+                 '"${shared}:/work/shared:ro"', '"${ca_bundle}:${host_ca}:ro"',
                  '"${base}" bash /mnt/inside.sh'):  # fmt: skip
         assert flag in run, flag
     assert "podman --runtime runc --cgroup-manager=cgroupfs" in script
