@@ -98,11 +98,17 @@ test_started=${SECONDS}
 status=0
 make test || status=$?
 stamp "make test exited ${status} after $((SECONDS - test_started)) s"
-# The venv against the lock: the same versions as every other install of this commit?
+# The venv against the lock: every locked version installed, and what came beyond it (a
+# dependency the lock, frozen on another Python, does not name)
 if [[ -x .venv/bin/python ]]; then
-  differs="$(diff <(.venv/bin/python -m pip freeze --exclude-editable --all |
-    grep -v -E '^(pip|setuptools|wheel)==' | sort -f) <(sort -f requirements.lock) || true)"
-  stamp "installed packages == requirements.lock: $([[ -z ${differs} ]] && echo yes || echo "no: ${differs//$'\n'/ }")"
+  pins() { tr '[:upper:]' '[:lower:]' | grep -v -E '^(#|pip==|setuptools==|wheel==)' | LC_ALL=C sort; }
+  frozen="$(.venv/bin/python -m pip freeze --exclude-editable --all | pins)"
+  locked="$(pins <requirements.lock)"
+  missing="$(LC_ALL=C comm -23 <(echo "${locked}") <(echo "${frozen}") | tr '\n' ' ')"
+  beyond="$(LC_ALL=C comm -13 <(echo "${locked}") <(echo "${frozen}") | tr '\n' ' ')"
+  verdict="every locked version installed"
+  [[ -z ${missing} ]] || verdict="NOT installed as locked: ${missing}"
+  stamp "requirements.lock: ${verdict}; installed beyond it: ${beyond:-nothing}"
 fi
 exit "${status}"
 INSIDE
