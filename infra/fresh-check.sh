@@ -116,17 +116,23 @@ INSIDE
 echo "fresh-check: make test of ${commit:0:12} in a throw-away container from ${base} (log: ${log})" >&2
 mkdir -p "$(dirname "${log}")"
 started=${SECONDS}
-status=0
-"${podman[@]}" run --rm --name "${name}" --network=host \
-  --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
-  --volume "${scratch}:/mnt:ro" \
-  --volume "${shared}:/work/shared:ro" \
-  --volume "${ca_bundle}:${host_ca}:ro" \
-  --volume "${terraform}:/usr/local/bin/terraform:ro" \
-  --volume /opt/tf-plugins:/opt/tf-plugins:ro \
-  --env PIP_CERT="${host_ca}" --env REQUESTS_CA_BUNDLE="${host_ca}" \
-  --env PIP_DISABLE_PIP_VERSION_CHECK=1 \
-  "${base}" bash /mnt/inside.sh 2>&1 | tee "${log}" || status=$?
+# In the background, so that a signal reaches the traps at once: cleanup removes the container.
+{
+  code=0
+  "${podman[@]}" run --rm --name "${name}" --network=host \
+    --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+    --volume "${scratch}:/mnt:ro" \
+    --volume "${shared}:/work/shared:ro" \
+    --volume "${ca_bundle}:${host_ca}:ro" \
+    --volume "${terraform}:/usr/local/bin/terraform:ro" \
+    --volume /opt/tf-plugins:/opt/tf-plugins:ro \
+    --env PIP_CERT="${host_ca}" --env REQUESTS_CA_BUNDLE="${host_ca}" \
+    --env PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    "${base}" bash /mnt/inside.sh 2>&1 || code=$?
+  { echo "${code}" >"${scratch}/status"; } 2>/dev/null || true # gone when interrupted
+} | tee "${log}" &
+wait $! || true
+status="$(cat "${scratch}/status" 2>/dev/null || echo 1)"
 elapsed=$((SECONDS - started))
 
 summary="$(grep -a -E '^=+ .*\b(passed|failed|error|errors|no tests ran)\b.* in [0-9.]+s' "${log}" | tail -1 || true)"

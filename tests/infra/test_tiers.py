@@ -160,7 +160,9 @@ def test_fresh_check_runs_make_test_on_a_clone_of_head_in_a_throwaway_container(
     assert machine.split()[-2:] == ["make", "git"]
     # one podman run: removed afterwards, the flags these machines need, ../shared read-only
     (run,) = re.findall(
-        r'^"\$\{podman\[@\]\}" run (.*?) \|', script, flags=re.MULTILINE | re.DOTALL
+        r'^  "\$\{podman\[@\]\}" run (.*?) 2>&1 \|\| code=\$\?$',
+        script,
+        flags=re.MULTILINE | re.DOTALL,
     )
     for flag in ("--rm", "--network=host", "--ulimit nofile=1024:1024", "--ulimit nproc=1024:1024",
                  '"${shared}:/work/shared:ro"', '"${ca_bundle}:${host_ca}:ro"',
