@@ -49,7 +49,11 @@ terraform="$(readlink -f "${terraform}")"
 [[ -d /opt/tf-plugins ]] || fail "no /opt/tf-plugins: the container borrows the host's provider mirror"
 [[ -f ${ca_bundle} ]] || fail "no ${ca_bundle}: pip in the container trusts the host's CA bundle"
 
-infra/image/build-base.sh "${base}"
+# the debootstrap base is built once (kept afterwards); another BASE_IMAGE must be a Debian image
+# podman has or can pull
+if [[ "${base}" == localhost/forecast-base:* ]]; then
+  infra/image/build-base.sh "${base}"
+fi
 
 commit="$(git rev-parse HEAD)"
 if [[ -n "$(git status --porcelain --untracked-files=no)" ]]; then
@@ -58,7 +62,7 @@ fi
 scratch="$(mktemp -d /tmp/forecast-fresh.XXXXXX)"
 name="forecast-fresh-$$-${RANDOM}"
 cleanup() {
-  "${podman[@]}" rm --force --ignore "${name}" >/dev/null 2>&1 || true
+  "${podman[@]}" rm --force --ignore --time 0 "${name}" >/dev/null 2>&1 || true
   rm -rf "${scratch}"
 }
 trap cleanup EXIT

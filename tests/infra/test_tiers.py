@@ -170,4 +170,4 @@ def test_fresh_check_runs_make_test_on_a_clone_of_head_in_a_throwaway_container(
         assert flag in run, flag
     assert "podman --runtime runc --cgroup-manager=cgroupfs" in script
     assert re.search(r"^trap cleanup EXIT$", script, flags=re.MULTILINE)
-    assert 'rm --force --ignore "${name}"' in script
+    assert 'rm --force --ignore --time 0 "${name}"' in script
