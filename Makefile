@@ -63,10 +63,22 @@ image:
 image-test: install image
 	FORECAST_TEST_IMAGE=$(IMAGE) FORECAST_TEST_BASE_IMAGE=$(BASE_IMAGE) $(BIN)/python -m pytest tests/infra/image_run.py
 
+## system-deps: the Debian packages the test tiers need (chromium, postgresql), apt-installed
+## only when missing (as root or through sudo), and terraform checked; .ci/run runs it too
+.PHONY: system-deps fresh-check
+system-deps:
+	infra/system-deps.sh
+
 ## test: the whole suite (unit, flow, real-data, deployment and infrastructure tiers), one worker
 ## per core, each test file on one worker (its module fixtures shared); plain pytest runs serially
-test: install infra-tools
+test: system-deps install infra-tools
 	$(BIN)/python -m pytest -n auto --dist loadfile
+
+## fresh-check: `make test` on a fresh machine: a git clone of HEAD (committed work only) in a
+## throw-away podman container from the Debian base of `make image` (only Python), ../shared beside
+## it read-only; prints the pytest summary and the times (infra/fresh-check.sh, about 15 minutes)
+fresh-check:
+	BASE_IMAGE=$(BASE_IMAGE) infra/fresh-check.sh
 
 lint: install
 	$(BIN)/ruff check .

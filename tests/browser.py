@@ -1,8 +1,8 @@
 """Headless Chromium for tests: render a local page and read back the DOM it built.
 
-Debian's ``chromium`` package (``apt-get install chromium``; ``.ci/run`` installs it). The page
-is opened from a ``file://`` URI with every network feature off; ``--virtual-time-budget``
-lets its scripts run to completion before the DOM is dumped.
+Debian's ``chromium`` package: ``make test`` installs it when missing (``infra/system-deps.sh``).
+The page is opened from a ``file://`` URI with every network feature off;
+``--virtual-time-budget`` lets its scripts run to completion before the DOM is dumped.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def chromium() -> str:
     """Return the Chromium executable; fail (never skip) when it is not installed."""
     found = shutil.which("chromium")
     if found is None:
-        pytest.fail("chromium is not installed: apt-get install chromium (as .ci/run does)")
+        pytest.fail("chromium is not installed: make system-deps (apt-get install chromium)")
     return found
 
 

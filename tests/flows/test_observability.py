@@ -20,7 +20,7 @@ import pytest
 
 from flows.cli import main
 from forecast.samples import write_demo_landing
-from tests.support import SecantusServer, free_port
+from tests.support import SecantusServer, artifacts, free_port
 from tests.unit.emf import check_emf, metric_values
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,10 +60,8 @@ def _latency_queries_alarmed() -> list[str]:
 
 
 def _artifacts_text() -> str:
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        return "\n".join(a.model_dump_json() for a in client.read_artifacts())
+    """Every artifact of the session's API (all pages, not the first 200)."""
+    return "\n".join(a.model_dump_json() for a in artifacts())
 
 
 def test_a_run_with_a_sentinel_password_writes_json_logs_and_emf_and_never_the_password(

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
-from prefect.client.orchestration import get_client
 
 from flows.pipeline import forecast_pipeline
 from forecast.errors import ConfigurationError, RunFailed
 from forecast.samples import write_demo_landing
 from tasks.reports import ARTIFACT_KEYS
-from tests.support import DEMO_COUNTS
+from tests.support import DEMO_COUNTS, artifacts
 
 
 @pytest.fixture
@@ -78,15 +76,7 @@ def test_pipeline_writes_zones_reports_and_artifacts(stack, landing):
     assert {q["query"] for q in latency["queries"]} >= {"station_day", "network_week", "near_point"}
     assert all("IXSCAN" in q["plan"] for q in latency["queries"])
 
-    async def artifact_keys():
-        async with get_client() as client:
-            return {
-                a.key
-                for a in await client.read_artifacts()
-                if a.flow_run_id == status.run_id or str(a.flow_run_id) == status.run_id
-            }
-
-    assert set(ARTIFACT_KEYS.values()) <= asyncio.run(artifact_keys())
+    assert set(ARTIFACT_KEYS.values()) <= {a.key for a in artifacts(status.run_id)}
 
 
 def test_a_bad_file_fails_alone_and_good_files_still_load(stack, landing, mongo_server):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from pathlib import Path
 
 import pytest
-from prefect.client.orchestration import get_client
 
 import flows.load
 from blocks.local import save_local_lake, save_mongo
@@ -19,7 +17,7 @@ from forecast.errors import RunFailed
 from forecast.samples import write_demo_landing
 from tasks.load import load_partition, prepare_collections
 from tests.flows.test_mongo_fault import _kill_when_loading
-from tests.support import DEMO_COUNTS, SecantusServer, free_port, without_progress
+from tests.support import DEMO_COUNTS, SecantusServer, artifacts, free_port, without_progress
 
 TOTAL = sum(DEMO_COUNTS.values())
 
@@ -63,15 +61,8 @@ def _data_only(metadata: dict) -> dict:
 
 
 def _status_artifact(run_id: str) -> str:
-    async def read() -> str:
-        async with get_client() as client:
-            found = [
-                a for a in await client.read_artifacts()
-                if a.key == "forecast-run-status" and str(a.flow_run_id) == run_id
-            ]  # fmt: skip
-            return str(found[-1].data) if found else ""
-
-    return asyncio.run(read())
+    found = artifacts(run_id, "forecast-run-status")
+    return str(max(found, key=lambda a: a.created).data) if found else ""
 
 
 def test_server_killed_mid_load_leaves_a_failed_status_and_a_rerun_equals_a_clean_run(
