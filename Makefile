@@ -76,7 +76,7 @@ test: system-deps install infra-tools
 
 ## fresh-check: `make test` on a fresh machine: a git clone of HEAD (committed work only) in a
 ## throw-away podman container from the Debian base of `make image` (only Python), ../shared beside
-## it read-only; prints the pytest summary and the times (infra/fresh-check.sh, about 15 minutes)
+## it read-only; prints the pytest summary and the times (infra/fresh-check.sh, about 10 minutes)
 fresh-check:
 	BASE_IMAGE=$(BASE_IMAGE) infra/fresh-check.sh
 
