@@ -50,16 +50,13 @@ def wait_answering(url: str, process: subprocess.Popen[bytes], log: Path, timeou
             connection error: a server still starting refuses connections, that alone is retried).
     """
     deadline = time.monotonic() + timeout_s
-    last: OSError | None = None
+    last: str | None = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited with {process.returncode}: see {log}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError as exc:  # not listening yet: retried until the deadline
-            last = exc
+        last = unanswered(url)  # a server still starting refuses connections: retried
+        if last is None:
+            return
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout_s:g} s (last: {last}): see {log}")
 
@@ -246,11 +243,9 @@ class LocalPrefectServer:
     def secrets(self) -> ServerSecrets:
         """The home's secrets, generated (and written with mode 0600) on first use."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        try:
+        with contextlib.suppress(FileNotFoundError):  # none yet: made below
             stored = json.loads(self.secrets_file.read_text(encoding="utf-8"))
             return ServerSecrets(stored["auth_string"], stored["database_password"])
-        except FileNotFoundError:
-            pass
         made = ServerSecrets(f"{AUTH_USER}:{new_password()}", new_password())
         document = {"auth_string": made.auth_string, "database_password": made.database_password}
         try:  # created with mode 0600 from the start: never readable by others, even briefly
@@ -263,10 +258,15 @@ class LocalPrefectServer:
 
     def running(self) -> dict[str, object] | None:
         """What ``server.json`` says about the server if its process is alive (None: stopped)."""
+        if not self.state_file.is_file():
+            return None
         try:
             state = json.loads(self.state_file.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return None
+        except ValueError as exc:  # written whole (temp + rename): only a hand edit breaks it
+            raise ConfigurationError(
+                f"{self.state_file} is not the JSON `forecast setup` writes ({exc}): remove it "
+                "after stopping any `prefect server` of this home, then run `forecast setup`"
+            ) from exc
         pid = state.get("pid")
         return state if isinstance(pid, int) and _is_prefect_server(pid) else None
 
@@ -286,7 +286,7 @@ class LocalPrefectServer:
         state = self.running()
         if state is None:
             return "stopped"
-        answering = _answers(f"{state['api_url']}/health")
+        answering = unanswered(f"{state['api_url']}/health") is None
         where = (
             f"{state['url']}, PostgreSQL database {state['database']} on "
             f"127.0.0.1:{state['postgres_port']}, basic auth on (credentials: {self.secrets_file})"
@@ -324,7 +324,9 @@ class LocalPrefectServer:
             )  # fmt: skip
         state = {"pid": process.pid, "url": url, "api_url": f"{url}/api",
                  "database": database.name, "postgres_port": database.port}  # fmt: skip
-        self.state_file.write_text(json.dumps(state) + "\n", encoding="utf-8")
+        written = self.state_file.with_suffix(".json.tmp")
+        written.write_text(json.dumps(state) + "\n", encoding="utf-8")
+        written.replace(self.state_file)  # whole or absent for a concurrent `running()`
         try:
             wait_answering(f"{url}/api/health", process, self.log_file, timeout_s)
         except RuntimeError as exc:
@@ -392,12 +394,14 @@ def _listening(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
-def _answers(url: str) -> bool:
+def unanswered(url: str) -> str | None:
+    """Why a GET of ``url`` does not answer 200 (refused, reset, timed out, another status), or
+    None when it does: the reason is the probe's answer, not an error of the caller's."""
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
+            return None if answer.status == 200 else f"HTTP {answer.status}"
+    except OSError as exc:  # urllib's HTTPError (4xx/5xx) and URLError are OSErrors too
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _is_prefect_server(pid: int) -> bool:

@@ -13,6 +13,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from forecast import mongo
+from forecast.errors import ForecastError, one_line
 from forecast.lake import zones
 from forecast.lake.ingest import RawObject
 from forecast.lake.staging import StagedRun
@@ -134,10 +135,13 @@ def committed_by_run(mongo_block: str, run_id: str) -> int | None:
     """The documents a run inserted, counted on the server (for a failed run's report); None
     when the server cannot be asked (the failure may be that it is gone)."""
     target = load_mongo(mongo_block)
-    count = mongo.committed_by(target, run_id)
-    if count is None:
-        get_run_logger().warning("documents of run %s: the server could not be asked", run_id)
-    return count
+    try:
+        return mongo.committed_by(target, run_id)
+    except ForecastError as exc:  # the report says so; the run's own failure stays its cause
+        get_run_logger().warning(
+            "documents of run %s: the server could not be asked (%s)", run_id, one_line(exc)
+        )
+        return None
 
 
 @task(

@@ -353,10 +353,8 @@ def content_key(record: RawObject, streams: Mapping[str, str]) -> str:
 
 def _stored(lake: Lake, sha256: str) -> RawObject | None:
     """Return the raw zone's record of a content (its first claim), or None if never claimed."""
-    try:
-        return RawObject.from_dict(lake.read_json(RAW, index_key(sha256)))
-    except FileNotFoundError:
-        return None
+    stored = lake.read_json_if_present(RAW, index_key(sha256))
+    return None if stored is None else RawObject.from_dict(stored)
 
 
 def _claim(lake: Lake, content: RawObject) -> tuple[RawObject, bool]:
@@ -448,10 +446,8 @@ def read_raw(lake: Lake, record: RawObject) -> bytes:
 
 def read_span(lake: Lake, sha256: str) -> Span | None:
     """Return the recorded span of a content, or None if it was never parsed."""
-    try:
-        return Span.from_dict(lake.read_json(RAW, span_key(sha256)))
-    except FileNotFoundError:
-        return None
+    span = lake.read_json_if_present(RAW, span_key(sha256))
+    return None if span is None else Span.from_dict(span)
 
 
 def write_span(lake: Lake, sha256: str, span: Span) -> None:

@@ -7,6 +7,7 @@ production share this code path; which storage backs each zone is configuration 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -386,6 +387,13 @@ class Lake:
     def read_json(self, zone: str, key: str) -> Any:
         """Return the JSON value at ``key``."""
         return json.loads(self.read(zone, key))
+
+    def read_json_if_present(self, zone: str, key: str) -> Any | None:
+        """Return the JSON value at ``key``, or None when no object is there: for records whose
+        absence is an answer (never claimed, never parsed). Other failures raise as ``read``."""
+        with contextlib.suppress(FileNotFoundError):
+            return self.read_json(zone, key)
+        return None
 
     def write_parquet(self, zone: str, key: str, table: pa.Table) -> str:
         """Write ``table`` as a zstd-compressed Parquet object."""

@@ -487,13 +487,20 @@ def expected_documents(plan: WritePlan) -> dict[str, dict[str, Any]]:
     }
 
 
-def committed_by(target: MongoTarget, run_id: str, *, timeout_ms: int = 3_000) -> int | None:
+def committed_by(target: MongoTarget, run_id: str, *, timeout_ms: int = 3_000) -> int:
     """How many documents run ``run_id`` inserted (``metadata.run_id`` is written on insert),
-    counted on the server; None when it cannot answer within ``timeout_ms`` (a failed load's
-    server may be gone). A count is a collection scan: bounded by ``maxTimeMS`` too."""
+    counted on the server. A count is a collection scan: bounded by ``maxTimeMS`` too.
+
+    Raises:
+        TransientError: the server does not answer within ``timeout_ms`` (a failed load's server
+            may be gone) or the connection is lost.
+        ServerError: the server refuses the count.
+        ConfigurationError: the URI or its credentials are refused.
+    """
+    operation = "the count of a run's documents"
     try:
-        with connect(target, timeout_ms=timeout_ms) as client:
+        with connect(target, timeout_ms=timeout_ms) as client, server_errors(operation, target.uri):
             collection = client[target.database][target.collection]
             return int(collection.count_documents({"metadata.run_id": run_id}, maxTimeMS=30_000))
-    except (PyMongoError, TransientError, ServerError):
-        return None
+    except PyMongoError as exc:  # any other driver error, named like the rest
+        raise ServerError(f"{operation} failed: {scrub(str(exc), target.uri)}") from exc

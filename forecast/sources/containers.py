@@ -60,8 +60,6 @@ PREFIX = "_airbyte_"
 DATA = "_airbyte_data"
 RECORD_IDS = ("_airbyte_raw_id", "_airbyte_ab_id")  # current destinations, older ones
 EXTRACTED_AT = ("_airbyte_extracted_at", "_airbyte_emitted_at")
-META = "_airbyte_meta"
-GENERATION = "_airbyte_generation_id"
 
 SUFFIXES = (".jsonl", ".ndjson", ".parquet", ".avro")
 """Names of the Airbyte objects a landing lists (besides the sources' own file suffixes); any of
@@ -108,14 +106,13 @@ PLAIN_FILE = Container()
 
 @dataclass(frozen=True)
 class Envelope:
-    """What Airbyte says of one record: its id, when it was extracted, the sync, and where it is
-    in the object (``line``: JSON Lines line, CSV line of the row, or Parquet row, from 1)."""
+    """What Airbyte says of one record that the documents' lineage keeps: its id, when it was
+    extracted, and where it is in the object (``line``: JSON Lines line, CSV line of the row, or
+    Parquet row, from 1). ``_airbyte_meta`` and ``_airbyte_generation_id`` are not read."""
 
     line: int
     record_id: str | None = None
     extracted_at: datetime | None = None
-    sync_id: int | None = None
-    generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -229,13 +226,6 @@ def _instant(value: Any, name: str, line: int, field: str) -> datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _whole(value: Any) -> int | None:
-    try:
-        return None if value is None or value == "" else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def envelope(fields: Mapping[str, Any], line: int, name: str) -> Envelope:
     """Return the envelope of a record from its ``_airbyte_*`` fields (either generation).
 
@@ -249,17 +239,7 @@ def envelope(fields: Mapping[str, Any], line: int, name: str) -> Envelope:
             "not an Airbyte record: no _airbyte_raw_id (or _airbyte_ab_id)", file=name, row=line
         )
     field = next((k for k in EXTRACTED_AT if k in fields), EXTRACTED_AT[0])
-    meta = fields.get(META)
-    if isinstance(meta, str) and meta.strip():
-        try:
-            meta = json.loads(meta)
-        except ValueError:
-            meta = None
-    sync_id = _whole(meta.get("sync_id")) if isinstance(meta, dict) else None
-    return Envelope(
-        line, str(record_id), _instant(fields.get(field), name, line, field), sync_id,
-        _whole(fields.get(GENERATION)),
-    )  # fmt: skip
+    return Envelope(line, str(record_id), _instant(fields.get(field), name, line, field))
 
 
 def split(fields: Mapping[str, Any], line: int, name: str) -> Record:
@@ -273,7 +253,15 @@ def split(fields: Mapping[str, Any], line: int, name: str) -> Record:
     if DATA not in fields:  # flattened: an empty cell (CSV "", Parquet null) is no field
         data = {k: v for k, v in fields.items() if not k.startswith(PREFIX) and v not in ("", None)}
         return Record(found, data)
-    data = fields[DATA]
+    return Record(found, _nested(fields[DATA], line, name))
+
+
+def _nested(data: Any, line: int, name: str) -> dict[str, Any]:
+    """The record under ``_airbyte_data``: an object, or its JSON text (a CSV cell).
+
+    Raises:
+        SourceFormatError: text that is not JSON, or a value that is not an object.
+    """
     if isinstance(data, str):
         try:
             data = json.loads(data) if data.strip() else {}
@@ -288,7 +276,7 @@ def split(fields: Mapping[str, Any], line: int, name: str) -> Record:
             f"the record must be a JSON object, not {type(data).__name__}", file=name, row=line,
             field=DATA,
         )  # fmt: skip
-    return Record(found, data)
+    return data
 
 
 # -------------------------------------------------------------------------------------- records
@@ -460,39 +448,22 @@ def _csv_survey(stream: BinaryIO, name: str, limit: int) -> Survey:
                 cells = {header[i]: row[i] for i in data if i < len(row) and row[i]}
                 digest.update(_canonical(cells))
                 present = tuple(cells)
-            else:
-                text = row[nested].strip() if nested < len(row) else ""
-                present = _object_fields(text) if text else ()
-                digest.update(_canonical_text(text))
+            elif not (text := row[nested].strip() if nested < len(row) else ""):
+                present = ()
+            elif len(text) <= WHOLE_RECORD_BYTES:  # decoded once, as split reads it
+                cells = _nested(text, rows.line_num, name)  # type: ignore[attr-defined]
+                digest.update(_canonical(cells))
+                present = tuple(cells)
+            else:  # a long record (a document): digested as written, its first key named
+                digest.update(text.encode())
+                first = _FIRST_KEY.match(text[:HEAD_BYTES].encode())
+                present = (json.loads(b'"' + first[1] + b'"'),) if first else ("?",)
             digest.update(b"\n")
             if not present:
                 empty += 1
             elif not fields:
                 fields = present
     return Survey(count, empty, f"sha256:{digest.hexdigest()}", fields)
-
-
-def _canonical_text(text: str) -> bytes:
-    """A record's JSON text as it is digested: canonical when it is short enough to decode,
-    else as it is (a document's own order is kept by the File source)."""
-    if len(text) <= WHOLE_RECORD_BYTES:
-        try:
-            return _canonical(json.loads(text))
-        except ValueError:
-            pass
-    return text.encode()
-
-
-def _object_fields(text: str) -> tuple[str, ...]:
-    """Return the keys of a JSON object's text (its first key only when it is long)."""
-    if len(text) <= WHOLE_RECORD_BYTES:
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return ("?",)
-        return tuple(value) if isinstance(value, dict) else ("?",)
-    first = _FIRST_KEY.match(text[:HEAD_BYTES].encode())
-    return (json.loads(b'"' + first[1] + b'"'),) if first else ("?",)
 
 
 def _parquet_survey(stream: BinaryIO, name: str) -> Survey:

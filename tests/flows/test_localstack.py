@@ -235,3 +235,12 @@ def test_a_forecast_command_talks_to_the_running_local_server_unless_an_api_is_s
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_state_file_that_is_not_json_is_named_not_taken_for_a_stopped_server(tmp_path):
+    server = LocalPrefectServer(tmp_path)
+    server.directory.mkdir(parents=True)
+    server.state_file.write_text('{"pid": 12')  # what a hand edit or a foreign write leaves
+    with pytest.raises(ConfigurationError, match=r"server\.json is not the JSON") as raised:
+        server.status()
+    assert "forecast setup" in str(raised.value)

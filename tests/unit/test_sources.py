@@ -397,3 +397,24 @@ def test_wunderground_not_a_workbook_fails_with_the_file_named(tmp_path):
     path.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(SourceFormatError, match="not a readable Excel workbook"):
         wunderground.parse(_raw(path))
+
+
+def test_an_airbyte_csv_cell_that_is_not_a_json_object_is_located_alike_by_survey_and_records():
+    import io
+
+    from forecast.errors import SourceFormatError
+    from forecast.sources import containers
+
+    header = "_airbyte_raw_id,_airbyte_extracted_at,_airbyte_data\n"
+    good = '"7f1c","2024-10-08T06:00:00Z","{""Time"": ""00:04:00""}"\n'
+    csv = containers.Container(containers.CSV)
+    for cell, why in (('"{not json"', "not JSON text"), ('"[1, 2]"', "must be a JSON object")):
+        content = (header + good + f'"7f1d","2024-10-08T06:00:00Z",{cell}\n').encode()
+        for read in (
+            lambda stream: containers.survey(stream, csv, "s.csv", max_record_bytes=1 << 20),
+            lambda stream: list(containers.records(stream, csv, "s.csv", max_record_bytes=1 << 20)),
+        ):
+            with pytest.raises(SourceFormatError, match=why) as raised:
+                read(io.BytesIO(content))
+            assert "s.csv" in str(raised.value) and "row 3" in str(raised.value)
+            assert "_airbyte_data" in str(raised.value)
