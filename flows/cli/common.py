@@ -59,10 +59,12 @@ def mongo_uri(args: argparse.Namespace) -> str | None:
 
 
 def _has_password(uri: str) -> bool:
-    """True when a URI's user information holds a password (``user:password@``)."""
-    rest = uri.split("://", 1)[-1]
-    userinfo, at, _ = rest.partition("@")
-    return bool(at) and ":" in userinfo.split("/", 1)[0]
+    """True when a URI's user information holds a password (``user:password@``). The user info
+    runs to the LAST "@", as ``forecast.mongo.client.redact`` reads it: an unescaped "@" in a
+    user or password (``us@er:p@ss@host``) must not hide the password. A query holding "@" after
+    a port is refused too: the safe failure."""
+    userinfo, at, _ = uri.split("://", 1)[-1].rpartition("@")
+    return bool(at) and ":" in userinfo
 
 
 def home() -> Path:

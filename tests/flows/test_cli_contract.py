@@ -43,8 +43,14 @@ def test_start_after_end_is_a_usage_error_in_one_line(tmp_path, capsys):
     assert err.splitlines() == ["forecast run: error: end 2024-10-01 is before start 2024-10-07"]
 
 
-def test_a_password_in_argv_is_refused_before_anything_runs(tmp_path, capsys):
-    uri = "mongodb://loader:s3cret-pw@127.0.0.1:27017/"
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "mongodb://loader:s3cret-pw@127.0.0.1:27017/",
+        "mongodb://lo@der:s3cret-pw@127.0.0.1:27017/",  # an unescaped "@" in the user name
+    ],
+)
+def test_a_password_in_argv_is_refused_before_anything_runs(tmp_path, capsys, uri):
     code = main(["run", "--landing", str(tmp_path), "--mongo-uri", uri])
     out, err = capsys.readouterr()
     assert code == 2 and len(err.splitlines()) == 1
