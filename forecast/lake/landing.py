@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Protocol
 
 from forecast.errors import ConfigurationError, TransientError
-from forecast.lake.store import _error_code, _is_transient
+from forecast.lake.store import _error_code, _is_missing, _is_transient
 from forecast.sources.registry import listed_suffixes
 
 
@@ -102,13 +102,14 @@ class LocalLanding:
         ignored: list[Ignored] = []
         unlisted: list[OSError] = []
         for folder, folders, names in os.walk(self.directory, onerror=unlisted.append):
+            subfolders = set(folders)
             for name in sorted([*folders, *names]):
                 path = Path(folder) / name
                 relative = path.relative_to(self.directory).as_posix()
-                refusal = _not_a_file(path, name in folders)
+                refusal = _not_a_file(path, name in subfolders)
                 if refusal is not None:
                     found.append(LandingFile(str(path), 0, relative, refusal))
-                elif name in names:
+                elif name not in subfolders:
                     reason = why_ignored(relative)
                     if reason is not None:
                         ignored.append((relative, reason))
@@ -227,7 +228,7 @@ class S3Landing:
             code = _error_code(exc)
             if code in {"AccessDenied", "403"}:
                 raise PermissionError(f"reading {file.location} was refused: {code}") from exc
-            if code in {"NoSuchKey", "404"}:
+            if _is_missing(exc):
                 raise FileNotFoundError(f"{file.location} is gone since it was listed") from exc
             raise _translate(exc, f"reading {file.location}") from exc
 

@@ -331,13 +331,15 @@ def per_input(records: Sequence[Any], outcomes: Sequence[FileOutcome]) -> list[F
     own manifest entry: its own landing location, name and ingest status, the content's results.
     """
     by_key = {o.content_key: o for o in outcomes if o.content_key}
+    by_landing: dict[str, FileOutcome] = {}  # refused and ignored inputs have no content
+    for o in outcomes:
+        if not o.content_key:
+            by_landing.setdefault(o.landing, o)
     expanded = []
     for record in records:
         outcome = by_key.get(record.content_key) if record.content_key else None
-        if outcome is None:  # refused and ignored inputs have no content
-            outcome = next(
-                (o for o in outcomes if o.landing == record.landing and not o.content_key), None
-            )
+        if outcome is None:
+            outcome = by_landing.get(record.landing)
         if outcome is None:  # never drop an input silently: make the gap visible
             outcome = file_outcome(record, error="no outcome was recorded for this input")
         expanded.append(

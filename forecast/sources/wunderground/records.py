@@ -22,6 +22,7 @@ days in order, so memory is one batch whatever the object's size.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 
@@ -164,13 +165,28 @@ def _days(
         start = end
 
 
-def _with_envelopes(table: pa.Table, batch: Sequence[Record]) -> pa.Table:
-    """Return a day's rows with their records' ids and extraction times (matched by line)."""
-    lines = pa.array([r.envelope.line for r in batch], pa.int32())
-    at = pc.index_in(table.column("row"), value_set=lines)
-    ids = pa.array([r.envelope.record_id for r in batch], pa.string()).take(at)
-    times = pa.array([r.envelope.extracted_at for r in batch], pa.timestamp("ms", tz="UTC"))
-    return table.append_column("record_id", ids).append_column("extracted_at", times.take(at))
+@dataclass(frozen=True)
+class _Envelopes:
+    """A batch's envelope columns, built once and taken from for each of its days."""
+
+    lines: pa.Array
+    ids: pa.Array
+    times: pa.Array
+
+    @classmethod
+    def of(cls, batch: Sequence[Record]) -> _Envelopes:
+        return cls(
+            pa.array([r.envelope.line for r in batch], pa.int32()),
+            pa.array([r.envelope.record_id for r in batch], pa.string()),
+            pa.array([r.envelope.extracted_at for r in batch], pa.timestamp("ms", tz="UTC")),
+        )
+
+    def attach(self, table: pa.Table) -> pa.Table:
+        """Return a day's rows with their records' ids and extraction times (matched by line)."""
+        at = pc.index_in(table.column("row"), value_set=self.lines)
+        return table.append_column("record_id", self.ids.take(at)).append_column(
+            "extracted_at", self.times.take(at)
+        )
 
 
 def _batches(found: Iterator[Record], size: int) -> Iterator[list[Record]]:
@@ -215,6 +231,7 @@ def parse_records(
             if column is None:
                 raise SourceFormatError(UNDATED, file=source.name, field="Date")
             header = _header(rows, column, source.name)
+            envelopes = _Envelopes.of(rows)
             for day in _days(rows, header, column, is_datetime):
                 per_day[day.date] = per_day.get(day.date, 0) + len(day.rows) - 1
                 where = day.date.strftime("%Y-%m-%d") if day.date else None
@@ -222,7 +239,7 @@ def parse_records(
                 table, part = day_table(day, source.name)
                 layout = part if layout is None else layout.merged(part)
                 if table.num_rows:
-                    chunks.add(finish(_with_envelopes(table, rows)))
+                    chunks.add(finish(envelopes.attach(table)))
     chunks.close()
     notes = tuple(f"{label} ignored" for label in (layout or Layout()).ignored)
     days = tuple(sorted(d.date().isoformat() for d in per_day if d is not None))
