@@ -39,8 +39,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from openpyxl import load_workbook
 
-INFOCLIMAT_FIELDS = ("status", "errors", "data", "stations", "metadata", "hourly")
-
 
 @dataclass(frozen=True)
 class Format:

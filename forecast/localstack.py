@@ -87,9 +87,7 @@ class LocalMongo:
         return self.home / "mongo" / "secantusd.log"
 
     def _listening(self) -> bool:
-        with socket.socket() as probe:
-            probe.settimeout(0.2)
-            return probe.connect_ex((self.host, self.port)) == 0
+        return _listening(self.host, self.port)
 
     def _pid(self) -> int | None:
         """Return the pid in the pid file if that process is alive, else None."""

@@ -93,7 +93,7 @@ def load_partition(
     with mongo.connect(target) as client:
         stage = run_stage(
             client, target, plans, stations,
-            acknowledged=progress.acknowledged_batches(directory, "load", partition.index, 0.0),
+            acknowledged=progress.acknowledged_batches(directory, "load", partition.index),
         )  # fmt: skip
     report = with_gold(
         migration_report(stage.counts, stage.timings["load_s"], stage.stations_upserted,

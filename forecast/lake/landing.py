@@ -73,8 +73,6 @@ class Landing(Protocol):
 
     def list(self) -> tuple[list[LandingFile], list[Ignored]]: ...
 
-    def read(self, file: LandingFile) -> bytes: ...
-
     def download(self, file: LandingFile, target: Path) -> None: ...
 
 
@@ -126,11 +124,6 @@ class LocalLanding:
                 )
             )
         return sorted(found, key=lambda f: f.relative), ignored
-
-    def read(self, file: LandingFile) -> bytes:
-        """Return the file's bytes."""
-        with self._open(file) as handle:
-            return handle.read()
 
     def download(self, file: LandingFile, target: Path) -> None:
         """Copy the file to ``target`` (streamed, in bounded blocks).
@@ -205,14 +198,6 @@ class S3Landing:
                 location = f"s3://{self.bucket}/{key}"
                 found.append(LandingFile(location, int(item.get("Size", 0)), relative))
         return found, ignored
-
-    def read(self, file: LandingFile) -> bytes:
-        """Return the object's bytes."""
-        key = file.location.removeprefix(f"s3://{self.bucket}/")
-        try:
-            return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        except Exception as exc:
-            raise _translate(exc, f"reading {file.location}") from exc
 
     def download(self, file: LandingFile, target: Path) -> None:
         """Copy the object to ``target`` (a streamed, multipart-capable download).

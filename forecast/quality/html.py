@@ -507,8 +507,7 @@ def plotly_asset() -> bytes:
     return get_plotlyjs().encode()
 
 
-def _div(figure: go.Figure, div_id: str, first: bool, plotly_source: str) -> str:
-    include = plotly_source if first else False
+def _div(figure: go.Figure, div_id: str, include: str | bool) -> str:
     return str(figure.to_html(full_html=False, include_plotlyjs=include, div_id=div_id,
                               config=_CONFIG))  # fmt: skip
 
@@ -533,10 +532,9 @@ def quality_page(
     *,
     run_id: str,
     window: Window,
-    plotly_source: str = PLOTLY_SOURCE,
 ) -> str:
     """Return the run's quality report as one HTML page loading plotly.js from
-    ``plotly_source`` (relative to the page: the reports zone's shared copy)."""
+    ``PLOTLY_SOURCE`` (relative to the page: the reports zone's shared copy)."""
     names = station_names(stations)
     daily = daily_completeness(report.completeness, data.days)
     charted = charted_stations(report)
@@ -550,9 +548,9 @@ def quality_page(
         f"<p>Window (UTC dates): {html.escape(span)}. Stations: {len(report.stations)}.</p>",
         _kpi_list(report),
         "<h2>Completeness per station and UTC day</h2>",
-        _div(completeness_figure(daily, names), "completeness", True, plotly_source),
+        _div(completeness_figure(daily, names), "completeness", PLOTLY_SOURCE),
         "<h2>Rejections and warnings per rule</h2>",
-        _div(rules_figure(report), "rules", False, plotly_source),
+        _div(rules_figure(report), "rules", False),
         "<h2>Core measurements per station</h2>",
         "<p class='note'>Lowest mean quality score first. "
         f"Validated readings reduced to {data.bucket_hours}-hour buckets (mean "
@@ -563,9 +561,7 @@ def quality_page(
     if left_out:
         parts.append(f"<p class='note'>Not charted (only the {len(charted)} lowest mean scores "
                      f"are): {html.escape(', '.join(left_out))}.</p>")  # fmt: skip
-    parts += [
-        _div(station_figure(s, data, names), f"series-{s}", False, plotly_source) for s in charted
-    ]
+    parts += [_div(station_figure(s, data, names), f"series-{s}", False) for s in charted]
     if not charted:
         parts.append("<p class='note'>No reading was validated in this run.</p>")
     parts.append("</body></html>")

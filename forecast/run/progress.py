@@ -38,19 +38,12 @@ def recorded(directory: Path, stage: str) -> list[dict[str, Any]]:
 _COUNTED = ("input", "inserted", "updated", "unchanged", "failed")
 
 
-def acknowledged_batches(
-    directory: Path, stage: str, index: int, min_interval_s: float = 1.0
-) -> Callable[[Any], None]:
-    """Return a callback noting, at most once per ``min_interval_s`` (and at the first call),
-    what step ``index`` of ``stage`` has had acknowledged so far (``<stage>-acked-<index>``):
-    a step that fails midway is then still counted up to its last note."""
-    last = [float("-inf")]
+def acknowledged_batches(directory: Path, stage: str, index: int) -> Callable[[Any], None]:
+    """Return a callback noting, at every call (each acknowledged batch), what step ``index`` of
+    ``stage`` has had acknowledged so far (``<stage>-acked-<index>``): a step that fails midway
+    is then still counted up to its last batch."""
 
     def note(counts: Any) -> None:
-        now = time.monotonic()
-        if now - last[0] < min_interval_s:
-            return
-        last[0] = now
         record(directory, f"{stage}-acked", index, {k: getattr(counts, k, 0) for k in _COUNTED})
 
     return note

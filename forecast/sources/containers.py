@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from forecast.errors import SourceFormatError
+from forecast.sources.streams import BLOCK_SIZE, BOM
 
 FILE, JSONL, CSV, PARQUET = "file", "airbyte-jsonl", "airbyte-csv", "airbyte-parquet"
 AIRBYTE = (JSONL, CSV, PARQUET)
@@ -67,14 +68,12 @@ them, or a source's, may end with ``.gz``."""
 
 _GZIP_MAGIC, _PARQUET_MAGIC, _AVRO_MAGIC = b"\x1f\x8b", b"PAR1", b"Obj\x01"
 ZIP_MAGIC = b"PK\x03\x04"
-BOM = b"\xef\xbb\xbf"
 HEAD_BYTES = 64 * 1024
 """Bytes of an object's (decompressed) start that tell its container, and the most an
 envelope's fields may take at the start of a JSON Lines record."""
 WHOLE_RECORD_BYTES = 1024 * 1024
 """A JSON Lines record up to this long is decoded whole to name its fields (a longer one: its
 first field only, read from its start)."""
-_BLOCK = 1024 * 1024
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _CSV_FIELD_LIMIT = 2**31 - 1
@@ -200,7 +199,7 @@ def open_content(
             yield raw
             return
         with gzip.GzipFile(fileobj=raw) as inflated:
-            yield io.BufferedReader(_Bounded(inflated, max_bytes, name), _BLOCK)  # type: ignore[arg-type]
+            yield io.BufferedReader(_Bounded(inflated, max_bytes, name), BLOCK_SIZE)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ envelopes
@@ -528,7 +527,7 @@ def _long_record(
     start, _, first = _payload_start(text, name, line)
     offset = len(text[: start if start is not None else len(text)].encode())
     digest.update(head[offset:])
-    while piece := stream.readline(_BLOCK):
+    while piece := stream.readline(BLOCK_SIZE):
         digest.update(piece.rstrip(b"\r\n"))
         if piece.endswith(b"\n"):
             break

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from forecast.sources.containers import BOM
 from forecast.sources.descriptor import Source
 from forecast.sources.infoclimat.document import NAME, parse, parse_stream
+from forecast.sources.streams import BOM
 
 __all__ = ["NAME", "SOURCE", "location", "parse", "parse_stream"]
 

@@ -15,9 +15,10 @@ import pyarrow.compute as pc
 
 from forecast.errors import SourceFormatError
 from forecast.sources.common import ChunkSink, Parsed, RawFile, RawSource, StreamSummary, collect
-from forecast.sources.containers import BOM, ZIP_MAGIC
+from forecast.sources.containers import ZIP_MAGIC
 from forecast.sources.descriptor import Source
 from forecast.sources.limits import DEFAULT_LIMITS, Limits, check_size
+from forecast.sources.streams import BOM
 from forecast.sources.wunderground.cells import NAME, header_matches
 from forecast.sources.wunderground.csv_export import is_csv, parse_export
 from forecast.sources.wunderground.records import looks_like_rows, parse_records
