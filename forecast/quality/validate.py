@@ -236,21 +236,32 @@ def _winner_order(candidates: pa.Table) -> np.ndarray:
     return pc.sort_indices(ranked, sort_keys=keys).to_numpy()
 
 
-def _differences(here: pa.Table, kept: pa.Table) -> tuple[np.ndarray, pa.Array]:
-    """Return (any measurement differs, a 'key <kept> vs <here> unit' text per row)."""
+def _differ(here: pa.Table, kept: pa.Table, key: str) -> pa.Array:
+    """Where ``key``'s measurement of ``here`` differs from ``kept``'s (both null: the same)."""
+    a, b = as_array(here.column(key)), as_array(kept.column(key))
+    same = pc.or_kleene(pc.equal(a, b), pc.and_(pc.is_null(a), pc.is_null(b)))
+    return pc.invert(pc.fill_null(same, False))
+
+
+def _differing(here: pa.Table, kept: pa.Table) -> np.ndarray:
+    """Whether any measurement of each row of ``here`` differs from ``kept``'s."""
     differ = np.zeros(here.num_rows, dtype=bool)
+    for key in MEASUREMENT_KEYS:
+        differ |= _differ(here, kept, key).to_numpy(zero_copy_only=False)
+    return differ
+
+
+def _difference_texts(here: pa.Table, kept: pa.Table) -> pa.Array:
+    """A 'key <kept> vs <here> unit, …' text per row, naming the measurements that differ."""
     texts = []
     for key in MEASUREMENT_KEYS:
         a, b = as_array(here.column(key)), as_array(kept.column(key))
-        same = pc.or_kleene(pc.equal(a, b), pc.and_(pc.is_null(a), pc.is_null(b)))
-        mask = pc.invert(pc.fill_null(same, False))
-        differ |= mask.to_numpy(zero_copy_only=False)
         text = pc.binary_join_element_wise(
             f"{key} ", pc.fill_null(pc.round(b, 3).cast(pa.string()), "null"), " vs ",
             pc.fill_null(pc.round(a, 3).cast(pa.string()), "null"), f" {UNITS[key]}", "",
         )  # fmt: skip
-        texts.append(_when(mask, text))
-    return differ, pc.binary_join(collect_messages(texts, here.num_rows), ", ")
+        texts.append(_when(_differ(here, kept, key), text))
+    return pc.binary_join(collect_messages(texts, here.num_rows), ", ")
 
 
 def _duplicates(observations: pa.Table, eligible: np.ndarray) -> _Duplicates:
@@ -276,7 +287,7 @@ def _duplicates(observations: pa.Table, eligible: np.ndarray) -> _Duplicates:
     first = order[np.maximum.accumulate(np.where(~same, np.arange(len(order)), 0))]
     later, owner = order[same], first[same]
     here, kept = candidates.take(pa.array(later)), candidates.take(pa.array(owner))
-    differ, texts = _differences(here, kept)
+    differ = _differing(here, kept)
     # a key whose records disagree is disputed: every record of it is in conflict
     disputed, pick = np.unique(owner[differ], return_index=True)
     group = np.empty(len(order), dtype=np.int64)
@@ -286,10 +297,13 @@ def _duplicates(observations: pa.Table, eligible: np.ndarray) -> _Duplicates:
     collapsed[rows[later[~differ & ~np.isin(owner, disputed)]]] = True
     if not len(disputed):
         return _Duplicates(collapsed, conflict, reason)
+    # described once per disputed key (its first disagreeing pair), not for every pair
+    chosen = pa.array(np.flatnonzero(differ)[pick])
+    here, kept = here.take(chosen), kept.take(chosen)
     described = as_array(pc.binary_join_element_wise(
         "the observations of this station and time disagree (", locations(kept), " vs ",
-        locations(here), "): ", texts, "; none of them is loaded", "",
-    )).filter(pa.array(differ)).take(pa.array(pick))  # fmt: skip
+        locations(here), "): ", _difference_texts(here, kept), "; none of them is loaded", "",
+    ))  # fmt: skip
     at = np.full(n, -1, dtype=np.int64)
     at[rows[member]] = np.searchsorted(disputed, group[member])
     return _Duplicates(collapsed, conflict, described.take(pa.array(at, mask=at < 0)))
