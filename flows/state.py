@@ -60,8 +60,9 @@ def apply_defaults() -> dict[str, str]:
         os.environ.setdefault(name, value)
     # JSON lines go to a log shipper: the run's own log lines (INFO) are the point, and they stay
     # off a terminal's summary (stderr); on a terminal, warnings only. Before Prefect reads it.
-    json_logs = os.environ.get("FORECAST_LOG_FORMAT", "").strip().lower() == "json"
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if json_logs else "WARNING")
+    from flows.observability import json_logs_requested  # no Prefect import
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if json_logs_requested() else "WARNING")
     use_local_prefect_server()
     return {
         "FORECAST_HOME": os.environ["FORECAST_HOME"],
@@ -76,13 +77,13 @@ def use_local_prefect_server() -> str | None:
     A ``PREFECT_API_URL`` the user set that names the local server gets its auth string too
     (unless ``PREFECT_API_AUTH_STRING`` is set). Must run before Prefect is imported.
     """
-    from forecast.localstack import LocalPrefectServer
+    from forecast.localstack import LocalPrefectServer, configured_api
 
     settings = LocalPrefectServer(forecast_home()).client_settings()
     if settings is None:
         return None
-    configured = os.environ.get("PREFECT_API_URL", "").rstrip("/")
-    if configured and configured != settings["PREFECT_API_URL"]:
+    configured, local = configured_api(settings)
+    if configured and not local:
         return None  # the user's own API
     for name, value in settings.items():
         os.environ.setdefault(name, value)

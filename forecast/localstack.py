@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -384,6 +385,16 @@ class LocalPrefectServer:
         descriptor = os.open(self.client_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as out:
             out.write(f"PREFECT_API_URL={api_url}\nPREFECT_API_AUTH_STRING={secrets.auth_string}\n")
+
+
+def configured_api(local: Mapping[str, str] | None) -> tuple[str, bool]:
+    """The Prefect API this process is pointed at (``PREFECT_API_URL`` without a trailing slash,
+    "" when unset) and whether it is the local server whose ``client_settings()`` are
+    ``local``."""
+    configured = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    return configured, bool(configured) and local is not None and (
+        configured == local["PREFECT_API_URL"]
+    )
 
 
 def _listening(host: str, port: int) -> bool:

@@ -50,12 +50,12 @@ def _setup(args: argparse.Namespace) -> int:
 def _prefect_api(args: argparse.Namespace) -> str | None:
     """Start the local Prefect server unless told not to or another API is configured; point
     this process at it; return the API URL the blocks go to (None: the ephemeral API)."""
-    from forecast.localstack import LocalPrefectServer
+    from forecast.localstack import LocalPrefectServer, configured_api
 
     server = LocalPrefectServer(home(), port=args.prefect_port)
-    configured = os.environ.get("PREFECT_API_URL", "").rstrip("/")
     local = server.client_settings()
-    if configured and (local is None or configured != local["PREFECT_API_URL"]):
+    configured, is_local = configured_api(local)
+    if configured and not is_local:
         write(
             sys.stdout,
             f"Prefect API: {configured} (PREFECT_API_URL); no local Prefect server started",
@@ -109,18 +109,17 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from forecast.localstack import LocalMongo, LocalPrefectServer
+    from forecast.localstack import LocalMongo, LocalPrefectServer, configured_api
 
     server = LocalPrefectServer(home())
     write(sys.stdout, f"FORECAST_HOME: {os.environ.get('FORECAST_HOME', home())}")
     write(sys.stdout, f"PREFECT_HOME: {os.environ.get('PREFECT_HOME', '~/.prefect')}")
     write(sys.stdout, f"local MongoDB: {LocalMongo(home(), port=args.port).status()}")
     write(sys.stdout, f"local Prefect server: {server.status()}")
-    local = server.client_settings()
-    api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    api, is_local = configured_api(server.client_settings())
     if not api:
         where = "ephemeral (each command starts its own)"
-    elif local is not None and api == local["PREFECT_API_URL"]:
+    elif is_local:
         where = f"{api} (the local Prefect server)"
     else:
         where = f"{api} (PREFECT_API_URL)"
