@@ -144,7 +144,7 @@ def wunderground_records(
 
 
 def _envelope(
-    number: int, extracted_ms: int, sync_id: int, generation: str, ids: random.Random
+    extracted_ms: int, sync_id: int, generation: str, ids: random.Random
 ) -> dict[str, Any]:
     record_id = str(uuid.UUID(int=ids.getrandbits(128), version=4))
     if generation == "older":
@@ -162,8 +162,8 @@ def _enveloped(
 ) -> Iterator[dict[str, Any]]:
     ids = random.Random(seed)
     millis = int(extracted_at.timestamp()) * 1000  # the File source's: whole seconds
-    for number, record in enumerate(records):
-        envelope = _envelope(number, millis, sync_id, fmt.generation, ids)
+    for record in records:
+        envelope = _envelope(millis, sync_id, fmt.generation, ids)
         yield {**envelope, **record} if fmt.flattened else {**envelope, "_airbyte_data": record}
 
 

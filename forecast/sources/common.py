@@ -162,13 +162,13 @@ def collect(parse_stream: Callable[..., StreamSummary], raw: RawFile, **options:
     return Parsed(pa.concat_tables(chunks), summary.stations, summary.drift)
 
 
-def attach_lineage(observations: pa.Table, raw: RawFile | RawSource, source: str) -> pa.Table:
+def attach_lineage(observations: pa.Table, raw: RawSource, source: str) -> pa.Table:
     """Return observations with the raw object's lineage columns (source, file, key, sha256,
     content key); an Airbyte record's ``record_id`` and ``extracted_at`` are the parser's."""
     length = observations.num_rows
     if "unit_errors" not in observations.column_names:  # a source whose units are file-level
         observations = observations.append_column("unit_errors", empty_lists(length))
-    content_key = getattr(raw, "content_key", "") or raw.sha256
+    content_key = raw.content_key or raw.sha256
     for name, value in (
         ("source", source),
         ("source_file", raw.name),

@@ -390,7 +390,6 @@ class Survey:
 
     Attributes:
         records: Its records, empty ones (``{}``) included.
-        empty: Its empty records.
         digest: ``sha256`` of what the records hold, envelopes left out: a re-sync of the same
             data under new record ids and times has the same digest.
         fields: The fields of its first non-empty record (the first one only when that record is
@@ -398,7 +397,6 @@ class Survey:
     """
 
     records: int
-    empty: int
     digest: str
     fields: tuple[str, ...]
 
@@ -433,7 +431,7 @@ def _canonical(fields: Mapping[str, Any]) -> bytes:
 
 def _csv_survey(stream: BinaryIO, name: str, limit: int) -> Survey:
     digest = hashlib.sha256()
-    count = empty = 0
+    count = 0
     fields: tuple[str, ...] = ()
     with _csv_rows(stream, name, limit) as rows:
         header = next(rows, None) or []
@@ -458,31 +456,27 @@ def _csv_survey(stream: BinaryIO, name: str, limit: int) -> Survey:
                 first = _FIRST_KEY.match(text[:HEAD_BYTES].encode())
                 present = (json.loads(b'"' + first[1] + b'"'),) if first else ("?",)
             digest.update(b"\n")
-            if not present:
-                empty += 1
-            elif not fields:
+            if present and not fields:
                 fields = present
-    return Survey(count, empty, f"sha256:{digest.hexdigest()}", fields)
+    return Survey(count, f"sha256:{digest.hexdigest()}", fields)
 
 
 def _parquet_survey(stream: BinaryIO, name: str) -> Survey:
     digest = hashlib.sha256()
-    count = empty = 0
+    count = 0
     fields: tuple[str, ...] = ()
     for record in _parquet_records(stream, name):
         count += 1
         digest.update(_canonical(record.fields))
         digest.update(b"\n")
-        if not record.fields:
-            empty += 1
-        elif not fields:
+        if record.fields and not fields:
             fields = tuple(record.fields)
-    return Survey(count, empty, f"sha256:{digest.hexdigest()}", fields)
+    return Survey(count, f"sha256:{digest.hexdigest()}", fields)
 
 
 def _jsonl_survey(stream: BinaryIO, name: str) -> Survey:
     digest = hashlib.sha256()
-    count = empty = line = 0
+    count = line = 0
     fields: tuple[str, ...] = ()
     while head := stream.readline(WHOLE_RECORD_BYTES):
         line += 1
@@ -497,11 +491,9 @@ def _jsonl_survey(stream: BinaryIO, name: str) -> Survey:
         else:  # a long record (a document): digested as written, from its data on, streamed
             found = _long_record(stream, head, line, name, digest)
         digest.update(b"\n")
-        if found is None:
-            empty += 1
-        elif not fields:
+        if found is not None and not fields:
             fields = found
-    return Survey(count, empty, f"sha256:{digest.hexdigest()}", fields)
+    return Survey(count, f"sha256:{digest.hexdigest()}", fields)
 
 
 def _whole_record(text: bytes, line: int, name: str) -> Record:
@@ -524,7 +516,7 @@ def _long_record(
         text = codecs.getincrementaldecoder("utf-8")("strict").decode(head, final=False)
     except UnicodeDecodeError as exc:
         raise SourceFormatError(f"not UTF-8 text: {exc}", file=name, row=line) from exc
-    start, _, first = _payload_start(text, name, line)
+    start, first = _payload_start(text, name, line)
     offset = len(text[: start if start is not None else len(text)].encode())
     digest.update(head[offset:])
     while piece := stream.readline(BLOCK_SIZE):
@@ -534,10 +526,10 @@ def _long_record(
     return (first,) if first is not None else None
 
 
-def _payload_start(text: str, name: str, line: int) -> tuple[int | None, bool, str | None]:
+def _payload_start(text: str, name: str, line: int) -> tuple[int | None, str | None]:
     """Return where a JSON Lines record's data starts after its leading envelope fields
-    (None: only envelope fields), whether it is nested under ``_airbyte_data``, and its first
-    data field (None: the record is empty).
+    (None: only envelope fields), nested under ``_airbyte_data`` or not, and its first data
+    field (None: the record is empty).
 
     Raises:
         SourceFormatError: the line does not start as a JSON object of fields.
@@ -556,14 +548,14 @@ def _payload_start(text: str, name: str, line: int) -> tuple[int | None, bool, s
             if key == DATA:
                 inner = _WS.match(text, value + 1).end()  # type: ignore[union-attr]
                 if text[value : value + 1] != "{" or text[inner : inner + 1] != '"':
-                    return value, True, None  # {} or not an object: split() says which
-                return value, True, scanstring(text, inner + 1)[0]
+                    return value, None  # {} or not an object: split() says which
+                return value, scanstring(text, inner + 1)[0]
             if not key.startswith(PREFIX):
-                return pos, False, key
+                return pos, key
             end = _DECODER.raw_decode(text, value)[1]
             pos = _WS.match(text, end).end()  # type: ignore[union-attr]
             if text[pos : pos + 1] != ",":
-                return None, False, None  # the envelope's fields only
+                return None, None  # the envelope's fields only
             pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
     except (ValueError, IndexError) as exc:
         raise SourceFormatError(

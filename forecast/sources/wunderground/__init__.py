@@ -20,7 +20,7 @@ from forecast.sources.descriptor import Source
 from forecast.sources.limits import DEFAULT_LIMITS, Limits, check_size
 from forecast.sources.streams import BOM
 from forecast.sources.wunderground.cells import NAME, header_matches
-from forecast.sources.wunderground.csv_export import is_csv, parse_export
+from forecast.sources.wunderground.csv_export import delimiter, is_csv, parse_export
 from forecast.sources.wunderground.records import looks_like_rows, parse_records
 from forecast.sources.wunderground.stations import (
     normalise_file_stem,
@@ -84,7 +84,7 @@ def recognises_file(head: bytes) -> bool:
     if head.startswith(ZIP_MAGIC):
         return True
     line = head.removeprefix(BOM).split(b"\n", 1)[0].decode("utf-8", errors="replace")
-    return any(header_matches(line.split(separator)) for separator in (",", ";", "\t"))
+    return delimiter(line, header_matches) is not None
 
 
 def context(name: str, stream: str, streams: Mapping[str, str]) -> str:

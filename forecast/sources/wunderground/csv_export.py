@@ -105,7 +105,7 @@ class Dialect:
     delimiter: str
 
 
-def _delimiter(header: str, matches: HeaderCheck) -> str | None:
+def delimiter(header: str, matches: HeaderCheck) -> str | None:
     """Return the separator that splits ``header`` into the workbook's columns, or None."""
     for delimiter in _DELIMITERS:
         if matches(next(csv.reader([header], delimiter=delimiter), [])):
@@ -136,14 +136,14 @@ def dialects(stream: BinaryIO, matches: HeaderCheck) -> list[Dialect]:
     """
     line = _header_line(stream)
     text = line.removeprefix(BOM).decode(UTF8, errors="replace")
-    found = [Dialect(UTF8, _delimiter(text, matches) or max(_DELIMITERS, key=text.count))]
+    found = [Dialect(UTF8, delimiter(text, matches) or max(_DELIMITERS, key=text.count))]
     if not line.startswith(BOM):
         try:
-            delimiter = _delimiter(line.decode(CP1252), matches)
+            separator = delimiter(line.decode(CP1252), matches)
         except UnicodeDecodeError:
-            delimiter = None
-        if delimiter is not None:
-            found.append(Dialect(CP1252, delimiter))
+            separator = None
+        if separator is not None:
+            found.append(Dialect(CP1252, separator))
     return found
 
 
